@@ -1,0 +1,88 @@
+"""Ledger errors: one root, one subclass per rule. Each carries a stable code."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    code = "ledger_error"
+
+
+class InvalidAmount(LedgerError):
+    code = "invalid_amount"
+
+    def __init__(self, amount: object) -> None:
+        super().__init__(f"amount must be a positive integer, got {amount!r}")
+        self.amount = amount
+
+
+class InsufficientPoints(LedgerError):
+    code = "insufficient_points"
+
+    def __init__(self, *, balance: int, requested: int) -> None:
+        super().__init__(f"balance {balance} is less than {requested}")
+        self.balance = balance
+        self.requested = requested
+
+
+class CardNotFound(LedgerError):
+    code = "card_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no such card")
+
+
+class CardAlreadyExists(LedgerError):
+    code = "card_exists"
+
+    def __init__(self) -> None:
+        super().__init__("a card with this IDm or card number already exists")
+
+
+class CardClosed(LedgerError):
+    code = "card_closed"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the card is {status}")
+        self.status = status
+
+
+class WrongIssuer(LedgerError):
+    code = "wrong_issuer"
+
+    def __init__(self) -> None:
+        super().__init__("the card belongs to another issuer")
+
+
+class IdempotencyConflict(LedgerError):
+    code = "request_id_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this request id was already used for a different request")
+
+
+class SpendNotFound(LedgerError):
+    code = "spend_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no point payment with that request id on this card")
+
+
+class NotYourSpend(LedgerError):
+    code = "not_your_spend"
+
+    def __init__(self) -> None:
+        super().__init__("only the merchant that took a point payment may cancel it")
+
+
+class AlreadyCancelled(LedgerError):
+    code = "already_cancelled"
+
+    def __init__(self) -> None:
+        super().__init__("this point payment has already been cancelled")
+
+
+class LedgerBusy(LedgerError):
+    code = "busy"
+
+    def __init__(self) -> None:
+        super().__init__("the card is being changed by another request; try again")

@@ -1,0 +1,466 @@
+"""Ledger use cases: grant, spend, cancel, balance, history, expire, void, transfer.
+
+Every change follows one path (`Ledger._change`): one BatchGetItem reads the cards and
+the request record; a request already carried out returns its original result (or is
+refused if its body differs); otherwise the pure domain decides and one
+TransactWriteItems commits the cards under their versions with a chained entry each and
+the request record. A version conflict re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+
+from . import domain, keys
+from .chain import GENESIS, canonical_json, fingerprint, link
+from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
+from .errors import (
+    AlreadyCancelled,
+    CardClosed,
+    CardNotFound,
+    IdempotencyConflict,
+    LedgerBusy,
+    LedgerError,
+    NotYourSpend,
+    SpendNotFound,
+    WrongIssuer,
+)
+from .store import (
+    CancelExists,
+    CardStore,
+    CardWrite,
+    Commit,
+    RequestExists,
+    StoredCard,
+    StoredEntry,
+    StoredRequest,
+    VersionConflict,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UnknownIssuer(LedgerError):
+    code = "unknown_issuer"
+
+    def __init__(self, issuer_id: str) -> None:
+        super().__init__(f"no issuer {issuer_id!r}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an operation does: new card states with their movements, and its result."""
+
+    kind: str
+    cards: Mapping[str, tuple[Card, tuple[Movement, ...]]]
+    result: dict
+    reason: str | None = None
+    ref: str | None = None
+    cancels: str | None = None
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    card: Card
+    day: date
+    balance: int
+    lots: list[Lot]  # live lots with points, in spend order
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    idm: str
+    ok: bool
+    entries: int
+    bad_seq: int | None = None
+    problem: str | None = None
+
+
+@dataclass
+class _Context:
+    """What a decision may look at: the cards as read, the day, the instant."""
+
+    cards: dict[str, Card]
+    issuer: Issuer
+    now: datetime
+    day: date
+    requests: dict[str, StoredRequest] = field(default_factory=dict)
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: CardStore,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        attempts: int = 40,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.attempts = attempts
+        self._issuers: dict[str, Issuer] = {}
+
+    # -- issuers and cards ---------------------------------------------------------
+
+    def issuer(self, issuer_id: str) -> Issuer:
+        cached = self._issuers.get(issuer_id)
+        if cached is None:
+            cached = self.store.get_issuer(issuer_id)
+            if cached is None:
+                raise UnknownIssuer(issuer_id)
+            self._issuers[issuer_id] = cached
+        return cached
+
+    def open_card(self, *, idm: str, card_number: str, issuer_id: str, birth_date: str | None = None) -> Card:
+        self.issuer(issuer_id)
+        card = Card(idm=idm, card_number=card_number, issuer=issuer_id, status=CardStatus.ISSUED)
+        self.store.add_card(card, birth_date)
+        return card
+
+    def today(self, issuer_id: str) -> date:
+        return self.issuer(issuer_id).local_date(self.clock())
+
+    # -- changes ---------------------------------------------------------------------
+
+    def grant(
+        self,
+        idm: str,
+        amount: int,
+        *,
+        request_id: str,
+        actor: Actor,
+        source: Source,
+        granted_on: date | None = None,
+        validity_months: int | None = None,
+        reason: str | None = None,
+        issuer_id: str | None = None,
+    ) -> dict:
+        def decide(ctx: _Context) -> Decision:
+            card = ctx.cards[idm]
+            valid_from = granted_on or ctx.day
+            change = domain.grant(
+                card.lots,
+                ctx.day,
+                lot_id=str(card.seq + 1),
+                amount=amount,
+                granted_at=ctx.now,
+                valid_from=valid_from,
+                validity_months=validity_months or ctx.issuer.validity_months,
+                source=source,
+            )
+            after = _moved(card, change.lots, activity=valid_from)
+            lot = change.movements[0]
+            result = {"granted": amount, "lot": lot.lot_id, "valid_from": valid_from.isoformat(),
+                      "expires_on": lot.expires_on.isoformat(),
+                      "balance": domain.balance(after.lots, ctx.day)}
+            return Decision("grant", {idm: (after, change.movements)}, result, reason=reason)
+
+        params = {"amount": amount, "source": source.value, "granted_on": granted_on and granted_on.isoformat(),
+                  "validity_months": validity_months, "reason": reason}
+        return self._change("grant", [idm], request_id, actor, params, decide, issuer_id=issuer_id)
+
+    def spend(
+        self,
+        idm: str,
+        amount: int,
+        *,
+        request_id: str,
+        actor: Actor,
+        allow_shortfall: bool = False,
+        issuer_id: str | None = None,
+    ) -> dict:
+        def decide(ctx: _Context) -> Decision:
+            card = ctx.cards[idm]
+            outcome = domain.spend(card.lots, amount, ctx.day, allow_shortfall=allow_shortfall)
+            after = _moved(card, outcome.change.lots, activity=ctx.day if outcome.spent else None)
+            result = {
+                "requested": amount,
+                "spent": outcome.spent,
+                "shortfall": outcome.shortfall,
+                "balance": domain.balance(after.lots, ctx.day),
+                "taken": [[m.lot_id, m.amount, m.expires_on.isoformat()] for m in outcome.change.movements],
+            }
+            return Decision("spend", {idm: (after, outcome.change.movements)}, result)
+
+        params = {"amount": amount, "allow_shortfall": allow_shortfall}
+        return self._change("spend", [idm], request_id, actor, params, decide, issuer_id=issuer_id)
+
+    def cancel_spend(
+        self,
+        idm: str,
+        *,
+        spend_request_id: str,
+        request_id: str,
+        actor: Actor,
+        issuer_id: str | None = None,
+    ) -> dict:
+        spend_id = keys.request_id_hash(spend_request_id)
+
+        def decide(ctx: _Context) -> Decision:
+            card = ctx.cards[idm]
+            spent = ctx.requests.get(spend_id)
+            if spent is None or spent.kind != "spend" or spent.idm != idm:
+                raise SpendNotFound()
+            if Actor.from_dict(spent.actor).merchant != actor.merchant:
+                raise NotYourSpend()
+            portions = tuple(
+                Movement(lot, Op.SPEND, amount, date.fromisoformat(exp))
+                for lot, amount, exp in spent.result["taken"]
+            )
+            change = domain.cancel_spend(card.lots, portions, ctx.day)
+            after = _moved(card, change.lots)
+            result = {
+                "cancelled": change.total(Op.CANCEL),
+                "expired": change.total(Op.EXPIRE),
+                "balance": domain.balance(after.lots, ctx.day),
+            }
+            return Decision("spend_cancel", {idm: (after, change.movements)}, result, ref=spend_id, cancels=spend_id)
+
+        params = {"spend_request": spend_id}
+        return self._change(
+            "spend_cancel", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=[spend_id]
+        )
+
+    def expire_due(self, idm: str, *, request_id: str, actor: Actor) -> dict:
+        """Record every lot past its expiry as expired. Writes nothing when none is."""
+
+        def decide(ctx: _Context) -> Decision | None:
+            card = ctx.cards[idm]
+            change = domain.expire(card.lots, ctx.day)
+            if not change.movements:
+                return None
+            return Decision("expire", {idm: (_moved(card, change.lots), change.movements)},
+                            {"expired": change.total(Op.EXPIRE)})
+
+        return self._change("expire", [idm], request_id, actor, {}, decide, allow_closed=True)
+
+    def void(
+        self,
+        idm: str,
+        *,
+        request_id: str,
+        actor: Actor,
+        reason: str,
+        close_as: CardStatus | None = None,
+    ) -> dict:
+        """Take every point off the card (past lots expire, the rest are voided);
+        with `close_as`, the card is closed in the same step."""
+
+        def decide(ctx: _Context) -> Decision:
+            card = ctx.cards[idm]
+            change = domain.void(card.lots, ctx.day)
+            after = _moved(card, change.lots, status=close_as)
+            result = {"voided": change.total(Op.VOID), "expired": change.total(Op.EXPIRE),
+                      "status": after.status.value}
+            return Decision("void", {idm: (after, change.movements)}, result, reason=reason)
+
+        params = {"reason": reason, "close_as": close_as and close_as.value}
+        return self._change("void", [idm], request_id, actor, params, decide)
+
+    def transfer(self, from_idm: str, to_idm: str, *, request_id: str, actor: Actor, reason: str) -> dict:
+        """Damage reissue: move every unexpired lot, keeping its dates, to the
+        replacement card and close the broken one, in one transaction."""
+
+        def decide(ctx: _Context) -> Decision:
+            source, target = ctx.cards[from_idm], ctx.cards[to_idm]
+            if source.issuer != target.issuer:
+                raise WrongIssuer()
+            if source.idm == target.idm:
+                raise LedgerError("a card cannot be transferred to itself")
+            moved = domain.transfer(source.lots, target.lots, ctx.day, lot_prefix=str(target.seq + 1))
+            activity = source.last_activity
+            after_source = _moved(source, moved.source.lots, status=CardStatus.VOID)
+            after_target = _moved(target, moved.target.lots, activity=activity)
+            result = {
+                "moved": moved.target.total(Op.TRANSFER_IN),
+                "expired": moved.source.total(Op.EXPIRE),
+                "balance": domain.balance(after_target.lots, ctx.day),
+            }
+            return Decision(
+                "transfer",
+                {from_idm: (after_source, moved.source.movements), to_idm: (after_target, moved.target.movements)},
+                result,
+                reason=reason,
+            )
+
+        params = {"to": to_idm, "reason": reason}
+        return self._change("transfer", [from_idm, to_idm], request_id, actor, params, decide)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def card(self, idm: str) -> Card:
+        stored = self.store.get_card(idm)
+        if stored is None:
+            raise CardNotFound()
+        return stored.card
+
+    def balance(self, idm: str, *, issuer_id: str | None = None, on: date | None = None) -> BalanceView:
+        card = self.card(idm)
+        if issuer_id is not None and card.issuer != issuer_id:
+            raise WrongIssuer()
+        day = on or self.today(card.issuer)
+        return BalanceView(card, day, domain.balance(card.lots, day), domain.live_lots(card.lots, day))
+
+    def history(self, idm: str, *, limit: int = 20, cursor: str | None = None) -> HistoryPage:
+        before = int(cursor) if cursor else None
+        if before is not None and before <= 1:
+            return HistoryPage([], None)
+        entries = [e.entry for e in self.store.entries(idm, limit=limit, before_seq=before)]
+        more = len(entries) == limit and entries[-1].seq > 1
+        return HistoryPage(entries, str(entries[-1].seq) if more else None)
+
+    def totals(self, idm: str) -> Totals:
+        totals = Totals()
+        for stored in self.store.entries(idm, newest_first=False):
+            totals.add(stored.entry.movements)
+        return totals
+
+    def verify(self, idm: str) -> ChainReport:
+        """Walk the card's chain from the start and compare it with the card's head."""
+        stored_card = self.store.get_card(idm)
+        if stored_card is None:
+            raise CardNotFound()
+        prev, count = GENESIS, 0
+        for stored in self.store.entries(idm, newest_first=False):
+            count += 1
+            problem = _link_problem(stored, idm, count, prev)
+            if problem:
+                return ChainReport(idm, False, count, count, problem)
+            prev = stored.hash
+        card = stored_card.card
+        if card.seq != count or card.head != prev:
+            return ChainReport(idm, False, count, card.seq, "the card's chain head does not match its entries")
+        return ChainReport(idm, True, count)
+
+    # -- the one write path ---------------------------------------------------------
+
+    def _change(
+        self,
+        kind: str,
+        idms: list[str],
+        request_id: str,
+        actor: Actor,
+        params: dict,
+        decide: Callable[[_Context], Decision | None],
+        *,
+        issuer_id: str | None = None,
+        allow_closed: bool = False,
+        also_read: list[str] = (),
+    ) -> dict:
+        entry_id = keys.request_id_hash(request_id)
+        request_print = fingerprint({"op": kind, "cards": idms, "actor": actor.as_dict(), **params})
+        for attempt in range(self.attempts):
+            snap = self.store.load(idms, [entry_id, *also_read])
+            stored = [snap.cards.get(i) for i in idms]
+            if any(s is None for s in stored):
+                raise CardNotFound()
+            cards = {s.card.idm: s.card for s in stored}
+            if issuer_id is not None and any(c.issuer != issuer_id for c in cards.values()):
+                raise WrongIssuer()
+            if entry_id in snap.requests:
+                return _replay(snap.requests[entry_id], request_print)
+            closed = [c for c in cards.values() if c.status.closed]
+            if closed and not allow_closed:
+                raise CardClosed(closed[0].status.value)
+            issuer = self.issuer(stored[0].card.issuer)
+            now = self.clock()
+            decision = decide(_Context(cards, issuer, now, issuer.local_date(now), snap.requests))
+            if decision is None:
+                return {}
+            commit = _commit(kind, decision, {s.card.idm: s for s in stored}, entry_id, request_print, actor, now, issuer)
+            try:
+                self.store.commit(commit)
+            except VersionConflict:
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            except RequestExists:
+                original = self.store.get_request(entry_id)
+                assert original is not None
+                return _replay(original, request_print)
+            except CancelExists as exc:
+                raise AlreadyCancelled() from exc
+            return dict(decision.result)
+        raise LedgerBusy()
+
+
+def _moved(
+    card: Card, lots: tuple[Lot, ...], *, activity: date | None = None, status: CardStatus | None = None
+) -> Card:
+    """The card with new lots, its last grant-or-spend day and status brought forward."""
+    last = card.last_activity
+    if activity is not None and (last is None or activity > last):
+        last = activity
+    return replace(card, lots=lots, last_activity=last, status=status or card.status)
+
+
+def _commit(
+    kind: str,
+    decision: Decision,
+    before: dict[str, StoredCard],
+    entry_id: str,
+    request_print: str,
+    actor: Actor,
+    now: datetime,
+    issuer: Issuer,
+) -> Commit:
+    writes = []
+    for idm, (after, movements) in decision.cards.items():
+        prev = before[idm].card
+        entry = Entry(
+            card=idm,
+            seq=prev.seq + 1,
+            kind=kind,
+            at=now,
+            day=issuer.local_date(now),
+            actor=actor,
+            request=entry_id,
+            movements=movements,
+            reason=decision.reason,
+            ref=decision.ref,
+            result=decision.result,
+        )
+        body = canonical_json(entry.body())
+        digest = link(prev.head, body)
+        writes.append(
+            CardWrite(
+                before=before[idm],
+                after=replace(after, seq=entry.seq, head=digest),
+                entry=StoredEntry(body, prev.head, digest),
+            )
+        )
+    first = writes[0].after
+    request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
+    return Commit(writes, request, decision.cancels)
+
+
+def _replay(original: StoredRequest, request_print: str) -> dict:
+    if original.fingerprint != request_print:
+        raise IdempotencyConflict()
+    return dict(original.result)
+
+
+def _link_problem(stored: StoredEntry, idm: str, expected_seq: int, prev: str) -> str | None:
+    try:
+        body = json.loads(stored.body)
+    except ValueError:
+        return "the entry's content is not valid JSON"
+    if not isinstance(body, dict) or body.get("card") != idm or body.get("seq") != expected_seq:
+        return "the entry is out of place (card or sequence number differs)"
+    if stored.prev != prev:
+        return "the entry does not follow the previous one"
+    if link(prev, stored.body) != stored.hash:
+        return "the entry's content does not match its hash"
+    return None

@@ -1,0 +1,373 @@
+"""The ledger on DynamoDB through PynamoDB: one table, items told apart by `type`.
+
+    CARD#<idm>        CARD                 the card: status, lots, chain head, version
+    CARD#<idm>        ENTRY#<seq>          one chained entry (canonical JSON body + hashes)
+    REQ#<entry id>    REQ                  the request that made an entry: fingerprint, result
+    CARDNO#<number>   CARDNO               card number → IDm, and its uniqueness
+    CANCELLED#<id>    CANCELLED            a point payment's cancel, at most one
+    ISSUER#<id>       ISSUER               issuer settings
+
+A change is one TransactWriteItems: the card put under its version, the entry and the
+request record put under attribute_not_exists. A read before it is one BatchGetItem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from . import keys
+from .chain import canonical_json
+from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
+from .errors import CardAlreadyExists
+
+
+class LedgerItem(Model):
+    class Meta:
+        table_name = "chiiki-ledger"  # replaced by bind() from the settings
+        region = "ap-northeast-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+
+
+class CardItem(LedgerItem, discriminator="card"):
+    issuer = UnicodeAttribute()
+    card_number = UnicodeAttribute()
+    status = UnicodeAttribute()
+    lots = UnicodeAttribute()  # canonical JSON: compact, and exact on the way back
+    seq = NumberAttribute()
+    head = UnicodeAttribute()
+    last_activity = UnicodeAttribute(null=True)
+    birth_date = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class EntryItem(LedgerItem, discriminator="entry"):
+    body = UnicodeAttribute()
+    prev = UnicodeAttribute()
+    hash = UnicodeAttribute()
+
+
+class RequestItem(LedgerItem, discriminator="request"):
+    idm = UnicodeAttribute()
+    seq = NumberAttribute()
+    kind = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    result = UnicodeAttribute()
+
+
+class CardNumberItem(LedgerItem, discriminator="card_number"):
+    idm = UnicodeAttribute()
+
+
+class CancelledItem(LedgerItem, discriminator="cancelled"):
+    by = UnicodeAttribute()
+
+
+class IssuerItem(LedgerItem, discriminator="issuer"):
+    settings = UnicodeAttribute()
+
+
+MODELS = (LedgerItem, CardItem, EntryItem, RequestItem, CardNumberItem, CancelledItem, IssuerItem)
+
+
+# --- conversions -----------------------------------------------------------------
+
+
+def _lots_to_json(lots: Iterable[Lot]) -> str:
+    return canonical_json(
+        [
+            [lot.lot_id, lot.amount, lot.remaining, lot.granted_at.isoformat(),
+             lot.valid_from.isoformat(), lot.expires_on.isoformat(), lot.source.value]
+            for lot in lots
+        ]
+    )
+
+
+def _lots_from_json(text: str) -> tuple[Lot, ...]:
+    return tuple(
+        Lot(lot_id, amount, remaining, datetime.fromisoformat(at), date.fromisoformat(vf),
+            date.fromisoformat(exp), Source(src))
+        for lot_id, amount, remaining, at, vf, exp, src in json.loads(text)
+    )
+
+
+def _card_from_item(item: CardItem) -> Card:
+    return Card(
+        idm=item.pk.removeprefix(keys.CARD),
+        card_number=item.card_number,
+        issuer=item.issuer,
+        status=CardStatus(item.status),
+        lots=_lots_from_json(item.lots),
+        seq=item.seq,
+        head=item.head,
+        last_activity=date.fromisoformat(item.last_activity) if item.last_activity else None,
+    )
+
+
+def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardItem:
+    pk, sk = keys.card(card.idm)
+    item = CardItem(
+        pk, sk,
+        issuer=card.issuer,
+        card_number=card.card_number,
+        status=card.status.value,
+        lots=_lots_to_json(card.lots),
+        seq=card.seq,
+        head=card.head,
+        last_activity=card.last_activity.isoformat() if card.last_activity else None,
+        birth_date=birth_date,
+    )
+    if version is not None:
+        item.version = version
+    return item
+
+
+# --- what the service reads and writes -------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    card: Card
+    version: int
+    birth_date: str | None
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    entry_id: str
+    idm: str
+    seq: int
+    kind: str
+    fingerprint: str
+    actor: dict
+    result: dict
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as stored: its canonical JSON body and the chain hashes around it."""
+
+    body: str
+    prev: str
+    hash: str
+
+    @property
+    def entry(self) -> Entry:
+        return Entry.from_body(json.loads(self.body))
+
+
+@dataclass(frozen=True)
+class CardWrite:
+    """A card's new state and the entry that explains it."""
+
+    before: StoredCard
+    after: Card
+    entry: StoredEntry
+
+
+@dataclass(frozen=True)
+class Commit:
+    cards: Sequence[CardWrite]
+    request: StoredRequest
+    cancels: str | None = None  # the entry id of a point payment this commit cancels
+
+
+@dataclass
+class Snapshot:
+    cards: dict[str, StoredCard] = field(default_factory=dict)
+    requests: dict[str, StoredRequest] = field(default_factory=dict)
+
+
+class VersionConflict(Exception):
+    """Another writer changed a card between our read and our write."""
+
+
+class RequestExists(Exception):
+    """The request record is already there: this request was already carried out."""
+
+
+class CancelExists(Exception):
+    """The point payment already has a cancel."""
+
+
+def _request_from_item(item: RequestItem) -> StoredRequest:
+    return StoredRequest(
+        entry_id=item.pk.removeprefix(keys.REQUEST),
+        idm=item.idm,
+        seq=item.seq,
+        kind=item.kind,
+        fingerprint=item.fingerprint,
+        actor=json.loads(item.actor),
+        result=json.loads(item.result),
+    )
+
+
+class CardStore:
+    """The adapter the ledger service talks to. Nothing above it touches DynamoDB."""
+
+    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
+        for model in MODELS:
+            model._connection = None
+        LedgerItem.Meta.table_name = table_name
+        LedgerItem.Meta.region = region
+        LedgerItem.Meta.host = host
+        # Every model and every transaction share this one connection (one botocore client).
+        self.connection: Connection = LedgerItem._get_connection().connection
+
+    @classmethod
+    def from_settings(cls) -> CardStore:
+        from ..settings import get_settings
+
+        s = get_settings()
+        return cls(s.ledger_table, s.region, s.dynamodb_endpoint)
+
+    # -- schema -------------------------------------------------------------------
+
+    def create_table(self) -> None:
+        if not LedgerItem.exists():
+            LedgerItem.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+    # -- reads --------------------------------------------------------------------
+
+    def load(self, idms: Iterable[str], entry_ids: Iterable[str]) -> Snapshot:
+        """Cards and request records in one strongly consistent BatchGetItem."""
+        wanted = [keys.card(i) for i in idms] + [keys.request(e) for e in entry_ids]
+        snap = Snapshot()
+        for item in LedgerItem.batch_get(wanted, consistent_read=True):
+            if isinstance(item, CardItem):
+                card = _card_from_item(item)
+                snap.cards[card.idm] = StoredCard(card, item.version, item.birth_date)
+            elif isinstance(item, RequestItem):
+                req = _request_from_item(item)
+                snap.requests[req.entry_id] = req
+        return snap
+
+    def get_card(self, idm: str) -> StoredCard | None:
+        try:
+            item = CardItem.get(*keys.card(idm), consistent_read=True)
+        except CardItem.DoesNotExist:
+            return None
+        return StoredCard(_card_from_item(item), item.version, item.birth_date)
+
+    def get_request(self, entry_id: str) -> StoredRequest | None:
+        try:
+            return _request_from_item(RequestItem.get(*keys.request(entry_id), consistent_read=True))
+        except RequestItem.DoesNotExist:
+            return None
+
+    def idm_for_number(self, card_number: str) -> str | None:
+        try:
+            return CardNumberItem.get(*keys.card_number(card_number), consistent_read=True).idm
+        except CardNumberItem.DoesNotExist:
+            return None
+
+    def entries(
+        self, idm: str, *, newest_first: bool = True, limit: int | None = None, before_seq: int | None = None
+    ) -> Iterator[StoredEntry]:
+        pk, _ = keys.card(idm)
+        if before_seq is None:
+            condition = LedgerItem.sk.startswith(keys.ENTRY)
+        else:
+            condition = LedgerItem.sk.between(keys.entry(idm, 0)[1], keys.entry(idm, before_seq - 1)[1])
+        for item in EntryItem.query(
+            pk, condition, scan_index_forward=not newest_first, limit=limit, consistent_read=True
+        ):
+            yield StoredEntry(item.body, item.prev, item.hash)
+
+    def card_ids(self) -> Iterator[str]:
+        """Every card's IDm: a full scan, for audits and tests, never for a request."""
+        for item in CardItem.scan(LedgerItem.sk == "CARD", attributes_to_get=["pk"]):
+            yield item.pk.removeprefix(keys.CARD)
+
+    def get_issuer(self, issuer_id: str) -> Issuer | None:
+        try:
+            item = IssuerItem.get(*keys.issuer(issuer_id))
+        except IssuerItem.DoesNotExist:
+            return None
+        data = json.loads(item.settings)
+        data["closures"] = tuple(date.fromisoformat(d) for d in data.get("closures", ()))
+        return Issuer(issuer_id=issuer_id, **data)
+
+    # -- writes -------------------------------------------------------------------
+
+    def put_issuer(self, issuer: Issuer) -> None:
+        data = {k: v for k, v in issuer.__dict__.items() if k != "issuer_id"}
+        data["closures"] = [d.isoformat() for d in issuer.closures]
+        IssuerItem(*keys.issuer(issuer.issuer_id), settings=canonical_json(data)).save()
+
+    def add_card(self, card: Card, birth_date: str | None = None) -> None:
+        """A new card and its card number, both unique, in one transaction."""
+        number_pk, number_sk = keys.card_number(card.card_number)
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.save(_card_item(card, None, birth_date))
+                tx.save(
+                    CardNumberItem(number_pk, number_sk, idm=card.idm),
+                    condition=LedgerItem.pk.does_not_exist(),
+                )
+        except TransactWriteError as exc:
+            if _failed(exc):
+                raise CardAlreadyExists() from exc
+            raise
+
+    def commit(self, commit: Commit) -> None:
+        """Write every card, its entry, the request record (and the cancel mark)
+        atomically. Raises RequestExists, CancelExists or VersionConflict."""
+        req = commit.request
+        with_request = RequestItem(
+            *keys.request(req.entry_id),
+            idm=req.idm,
+            seq=req.seq,
+            kind=req.kind,
+            fingerprint=req.fingerprint,
+            actor=canonical_json(req.actor),
+            result=canonical_json(req.result),
+        )
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                for write in commit.cards:
+                    tx.save(_card_item(write.after, write.before.version, write.before.birth_date))
+                    e = write.entry
+                    tx.save(
+                        EntryItem(*keys.entry(write.after.idm, write.after.seq), body=e.body, prev=e.prev, hash=e.hash),
+                        condition=LedgerItem.pk.does_not_exist(),
+                    )
+                tx.save(with_request, condition=LedgerItem.pk.does_not_exist())
+                if commit.cancels is not None:
+                    tx.save(
+                        CancelledItem(*keys.cancelled(commit.cancels), by=req.entry_id),
+                        condition=LedgerItem.pk.does_not_exist(),
+                    )
+        except TransactWriteError as exc:
+            failed = _failed(exc)
+            n = len(commit.cards)
+            if 2 * n in failed:
+                raise RequestExists() from exc
+            if 2 * n + 1 in failed:
+                raise CancelExists() from exc
+            if failed:
+                raise VersionConflict() from exc
+            raise
+
+
+def _failed(exc: TransactWriteError) -> set[int]:
+    """Positions of the transaction items whose condition failed."""
+    reasons = exc.cancellation_reasons or []
+    return {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}

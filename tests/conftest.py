@@ -1,0 +1,83 @@
+"""Shared fixtures: moto for AWS (never the network), a settable clock, and a ledger
+whose invariants are checked after every test that uses it."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+# Before anything builds an AWS client: fake credentials, a fixed region, no real endpoints.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="ap-northeast-1",
+    AWS_REGION="ap-northeast-1",
+)
+os.environ.pop("CHIIKI_DYNAMODB_ENDPOINT", None)
+
+from moto import mock_aws  # noqa: E402
+
+from chalicelib.ledger.domain import Issuer  # noqa: E402
+from chalicelib.ledger.service import Ledger  # noqa: E402
+from chalicelib.ledger.store import CardStore  # noqa: E402
+from localdev.moto_serial import serialize_dynamodb  # noqa: E402
+from tests.ledger_checks import assert_ledger_sound  # noqa: E402
+
+JST = ZoneInfo("Asia/Tokyo")
+TABLE = "test-ledger"
+
+
+class Clock:
+    """A clock the test moves by hand. Set it to a JST business date or an instant."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: date | datetime) -> None:
+        if not isinstance(when, datetime):
+            when = datetime.combine(when, time(10, 0), JST)
+        self.now = when.astimezone(timezone.utc)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    c = Clock(datetime(2022, 10, 24, 1, 0, tzinfo=timezone.utc))
+    return c
+
+
+@pytest.fixture
+def aws():
+    serialize_dynamodb()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def store(aws) -> CardStore:
+    s = CardStore(TABLE, "ap-northeast-1")
+    s.create_table()
+    s.put_issuer(Issuer("niimi"))
+    s.put_issuer(Issuer("okayama", point_name="おかやまポイント"))
+    return s
+
+
+@pytest.fixture
+def unchecked_ledger(store, clock) -> Ledger:
+    return Ledger(store, clock=clock)
+
+
+@pytest.fixture
+def ledger(unchecked_ledger) -> Ledger:
+    """A ledger whose every card must be sound when the test ends."""
+    yield unchecked_ledger
+    assert_ledger_sound(unchecked_ledger)
