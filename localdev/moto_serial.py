@@ -1,15 +1,21 @@
-"""Make moto's DynamoDB serializable, as DynamoDB is.
+"""Give moto's DynamoDB the isolation and cost shape of DynamoDB.
 
-moto checks a transaction's conditions and applies its writes without a lock, so two
-threads can both pass a version condition and both write. DynamoDB never allows that.
-Wrapping every backend method in one re-entrant lock gives moto the isolation the
-ledger relies on, so concurrency tests exercise our code, not moto's races.
+1. Serializable: moto checks a transaction's conditions and applies its writes without
+   a lock, so two threads can both pass a version condition and both write. DynamoDB
+   never allows that. One re-entrant lock around every backend method fixes it, so
+   concurrency tests exercise our code, not moto's races.
+2. Transactions that cost what they touch: moto backs up every table a transaction
+   names with a deep copy, so each transaction costs O(table size) and any benchmark of
+   a job that writes N cards grows as N². We back up only the items the transaction
+   touches and restore those on failure, as DynamoDB's own cost suggests.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
+from typing import Any
 
 _LOCK = threading.RLock()
 _PATCHED = "_chiiki_serialized"
@@ -20,6 +26,7 @@ def serialize_dynamodb() -> None:
 
     if getattr(DynamoDBBackend, _PATCHED, False):
         return
+    DynamoDBBackend.transact_write_items = _touched_items_backup(DynamoDBBackend.transact_write_items)
     for name, method in list(vars(DynamoDBBackend).items()):
         if name.startswith("_") or not callable(method) or isinstance(method, (staticmethod, classmethod)):
             continue
@@ -34,3 +41,45 @@ def _locked(method):
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def _touched_items_backup(transact_write_items):
+    from moto.dynamodb.models.table import Table
+
+    @functools.wraps(transact_write_items)
+    def wrapper(backend, transact_items: list[dict[str, Any]]) -> None:
+        saved = [_backup(backend, item) for item in transact_items]
+        # moto's own backup deep-copies each table; make that copy the table itself and
+        # undo the touched items ourselves instead. Safe because the lock is held.
+        Table.__deepcopy__ = lambda table, memo: table
+        try:
+            return transact_write_items(backend, transact_items)
+        except Exception:
+            for table_name, key, old in reversed([s for s in saved if s is not None]):
+                if old is not None:
+                    backend.put_item(table_name, old)
+                elif backend.get_item(table_name, key) is not None:
+                    backend.delete_item(table_name, key)
+            raise
+        finally:
+            del Table.__deepcopy__
+
+    return wrapper
+
+
+def _backup(backend, transact_item: dict[str, Any]):
+    """(table name, key, the item's attributes before or None), or None if unknowable."""
+    op_type, op = next(iter(transact_item.items()))
+    try:
+        table = backend.get_table(op["TableName"])
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+        else:
+            key = op["Key"]
+        current = backend.get_item(op["TableName"], key)
+    except Exception:  # a malformed request: moto's own call reports it
+        return None
+    return op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None

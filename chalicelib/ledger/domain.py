@@ -254,13 +254,15 @@ def expire(lots: Sequence[Lot], day: date) -> Change:
 
 
 def _empty_card(lots: Sequence[Lot], day: date, op: Op) -> Change:
-    """Take every point off the card: past lots expire, the rest leave by `op`."""
+    """Take every point off the card: past lots expire, the rest leave by `op`.
+    Emptied lots stay until they are past, so a later cancel of an earlier payment
+    can still return its points to them."""
     movements = tuple(
         Movement(lot.lot_id, Op.EXPIRE if lot.is_past(day) else op, lot.remaining, lot.expires_on)
         for lot in lots
         if lot.remaining > 0
     )
-    return Change(lots=(), movements=movements)
+    return Change(lots=_tidy((replace(lot, remaining=0) for lot in lots), day), movements=movements)
 
 
 def void(lots: Sequence[Lot], day: date) -> Change:

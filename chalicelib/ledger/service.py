@@ -234,18 +234,21 @@ class Ledger:
             "spend_cancel", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=[spend_id]
         )
 
-    def expire_due(self, idm: str, *, request_id: str, actor: Actor) -> dict:
-        """Record every lot past its expiry as expired. Writes nothing when none is."""
+    def expire_due(self, idm: str, *, on: date, request_id: str, actor: Actor) -> dict:
+        """Record every lot past its expiry on day `on` (a job's run day, not after
+        today) as expired. Writes nothing when none is."""
 
         def decide(ctx: _Context) -> Decision | None:
+            if on > ctx.day:
+                raise LedgerError(f"cannot expire as of {on}, after today {ctx.day}")
             card = ctx.cards[idm]
-            change = domain.expire(card.lots, ctx.day)
+            change = domain.expire(card.lots, on)
             if not change.movements:
                 return None
             return Decision("expire", {idm: (_moved(card, change.lots), change.movements)},
                             {"expired": change.total(Op.EXPIRE)})
 
-        return self._change("expire", [idm], request_id, actor, {}, decide, allow_closed=True)
+        return self._change("expire", [idm], request_id, actor, {"on": on.isoformat()}, decide, allow_closed=True)
 
     def void(
         self,
@@ -457,8 +460,10 @@ def _link_problem(stored: StoredEntry, idm: str, expected_seq: int, prev: str) -
         body = json.loads(stored.body)
     except ValueError:
         return "the entry's content is not valid JSON"
-    if not isinstance(body, dict) or body.get("card") != idm or body.get("seq") != expected_seq:
-        return "the entry is out of place (card or sequence number differs)"
+    if not isinstance(body, dict) or body.get("card") != idm:
+        return "the entry belongs to another card"
+    if body.get("seq") != expected_seq:
+        return f"entry {expected_seq} is missing or out of order"
     if stored.prev != prev:
         return "the entry does not follow the previous one"
     if link(prev, stored.body) != stored.hash:

@@ -223,13 +223,15 @@ class CardStore:
     """The adapter the ledger service talks to. Nothing above it touches DynamoDB."""
 
     def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
-        for model in MODELS:
-            model._connection = None
         LedgerItem.Meta.table_name = table_name
         LedgerItem.Meta.region = region
         LedgerItem.Meta.host = host
-        # Every model and every transaction share this one connection (one botocore client).
-        self.connection: Connection = LedgerItem._get_connection().connection
+        LedgerItem._connection = None
+        # Every model and every transaction share one connection, so one botocore client.
+        table_connection = LedgerItem._get_connection()
+        for model in MODELS:
+            model._connection = table_connection
+        self.connection: Connection = table_connection.connection
 
     @classmethod
     def from_settings(cls) -> CardStore:

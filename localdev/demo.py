@@ -1,0 +1,117 @@
+"""Demo data for the local stack, loaded through the ledger service like real traffic.
+
+Every change carries a fixed request id, so loading twice replays the stored results
+instead of writing again: the loader is idempotent by the ledger's own rule, not by a
+check of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from chalicelib.ledger.domain import Actor, Issuer, Source
+from chalicelib.ledger.errors import CardAlreadyExists
+from chalicelib.ledger.service import Ledger, utc_now
+from chalicelib.ledger.store import CardStore
+
+ISSUER = "niimi"
+JST = ZoneInfo("Asia/Tokyo")
+
+OPERATOR = Actor("operator", "demo-import")
+REBATE_JOB = Actor("job", "monthly-rebate")
+TERMINAL = Actor("terminal", "demo-terminal-1", merchant="demo-merchant")
+
+
+@dataclass(frozen=True)
+class DemoCardSpec:
+    label: str
+    card_number: str
+    idm: str
+    birth_date: str
+
+
+# (a) a fresh card: 5,000 pt granted today.
+FRESH = DemoCardSpec("5,000 pt granted today", "JW010000000000001", "01010000DE000001", "1985-04-01")
+# (b) SPEC §11 replayed at its historical dates.
+WORKED = DemoCardSpec("SPEC §11 worked example", "JW010000000000002", "01010000DE000002", "1970-11-30")
+
+
+@dataclass
+class DemoCard:
+    spec: DemoCardSpec
+    shows: str = ""
+    steps: list[str] = field(default_factory=list)
+
+
+class SettableClock:
+    """A clock the loader moves to each historical business date (10:00 JST)."""
+
+    def __init__(self) -> None:
+        self.now = utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, day: date) -> None:
+        self.now = datetime.combine(day, time(10, 0), JST).astimezone(timezone.utc)
+
+
+def load_demo(store: CardStore, now: Callable[[], datetime] = utc_now) -> list[DemoCard]:
+    """Put the issuer Niimi and the demo cards. Safe to run any number of times."""
+    store.put_issuer(Issuer(ISSUER))  # a plain put of the same settings: re-running is harmless
+    return [_fresh_card(Ledger(store, clock=now)), _worked_example(store, now)]
+
+
+def _open(ledger: Ledger, spec: DemoCardSpec) -> None:
+    try:
+        ledger.open_card(idm=spec.idm, card_number=spec.card_number, issuer_id=ISSUER, birth_date=spec.birth_date)
+    except CardAlreadyExists:
+        pass  # loaded before; the changes below replay their stored results
+
+
+def _fresh_card(ledger: Ledger) -> DemoCard:
+    demo = DemoCard(FRESH)
+    _open(ledger, FRESH)
+    # No granted_on: the grant is dated the ledger's today, and the request's
+    # fingerprint stays the same whichever day the loader runs.
+    r = ledger.grant(FRESH.idm, 5000, request_id="demo-a-initial", actor=OPERATOR, source=Source.INITIAL)
+    demo.steps.append(f"initial grant 5,000 pt on {r['valid_from']}, valid to {r['expires_on']}")
+    view = ledger.balance(FRESH.idm)
+    expiry = ", ".join(f"{lot.remaining:,} pt until {lot.expires_on}" for lot in view.lots)
+    demo.shows = f"balance {view.balance:,} pt today ({expiry})"
+    return demo
+
+
+def _worked_example(store: CardStore, now: Callable[[], datetime]) -> DemoCard:
+    clock = SettableClock()
+    ledger = Ledger(store, clock=clock)
+    demo = DemoCard(WORKED)
+    _open(ledger, WORKED)
+
+    clock.set(date(2022, 10, 24))
+    r = ledger.grant(WORKED.idm, 5000, request_id="demo-b-initial", actor=OPERATOR, source=Source.INITIAL,
+                     granted_on=date(2022, 10, 24))
+    demo.steps.append(f"2022-10-24 initial grant 5,000 pt, valid to {r['expires_on']}")
+
+    clock.set(date(2022, 11, 30))
+    r = ledger.grant(WORKED.idm, 123, request_id="demo-b-rebate-2022-10", actor=REBATE_JOB, source=Source.REBATE,
+                     granted_on=date(2022, 11, 30))
+    demo.steps.append(f"2022-11-30 rebate 123 pt (October e-money 12,345 yen), valid to {r['expires_on']}")
+
+    clock.set(date(2023, 4, 1))
+    r = ledger.spend(WORKED.idm, 5050, request_id="demo-b-spend-2023-04-01", actor=TERMINAL)
+    demo.steps.append(f"2023-04-01 point payment 5,050 pt at {TERMINAL.merchant}, balance {r['balance']:,} pt")
+
+    clock.set(date(2023, 4, 24))
+    r = ledger.spend(WORKED.idm, 100, request_id="demo-b-spend-2023-04-24", actor=TERMINAL, allow_shortfall=True)
+    # Derived from the stored result, not a fresh read, so a re-run prints the same line.
+    demo.steps.append(
+        f"2023-04-24 balance {r['spent'] + r['balance']} pt; payment of 100 pt with shortfall allowed: "
+        f"spent {r['spent']} pt, shortfall {r['shortfall']} pt (cash), balance {r['balance']} pt"
+    )
+    today = Ledger(store, clock=now).balance(WORKED.idm)
+    demo.shows = f"balance {today.balance:,} pt today; history of {today.card.seq} entries (2022-10-24 … 2023-04-24)"
+    return demo
