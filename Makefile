@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean package deploy
 
 venv: $(STAMP)
 
@@ -25,3 +25,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+STAGE ?= prod
+STACK ?= chiiki-points-$(STAGE)
+
+# Deployment (needs AWS credentials): write the CloudFormation template, check it, deploy it.
+package: $(STAMP)
+	rm -rf build/$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} $(BIN)/chalice package --stage $(STAGE) --merge-template infra/template.json build/$(STAGE)
+	$(BIN)/cfn-lint build/$(STAGE)/sam.json
+
+deploy: package
+	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.json
+	aws cloudformation deploy --template-file build/$(STAGE)/packaged.json --stack-name $(STACK) --capabilities CAPABILITY_IAM --parameter-overrides Stage=$(STAGE)
