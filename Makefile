@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/python -m localdev.run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

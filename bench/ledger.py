@@ -39,15 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Before anything builds an AWS client: fake credentials, a fixed region, no real endpoints.
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="ap-northeast-1",
-    AWS_REGION="ap-northeast-1",
-)
-os.environ.pop("CHIIKI_DYNAMODB_ENDPOINT", None)
+from localdev.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 import boto3  # noqa: E402
 import botocore.client  # noqa: E402
@@ -310,7 +304,7 @@ def run_block(timings: Timings, iterations: int, warmup: int) -> None:
                 ("spend", lambda: world.spend(svc_idm)),
                 ("bare_spend", bare_spend),
                 ("balance", lambda: world.balance(svc_idm)),
-                ("bare_balance", lambda: client.get_item(**get_params)),
+                ("bare_balance", lambda params=get_params: client.get_item(**params)),
             ]
             if i % 2:  # alternate who goes first
                 steps = [steps[1], steps[0], steps[3], steps[2]]
@@ -334,8 +328,8 @@ def measure(*, blocks: int, iterations: int, warmup: int) -> dict:
         "median_s": med,
         # the service's own time per operation: median of the paired differences
         "overhead_s": {
-            "spend": statistics.median(a - b for a, b in zip(timings.spend, timings.bare_spend)),
-            "balance": statistics.median(a - b for a, b in zip(timings.balance, timings.bare_balance)),
+            "spend": statistics.median(a - b for a, b in zip(timings.spend, timings.bare_spend, strict=True)),
+            "balance": statistics.median(a - b for a, b in zip(timings.balance, timings.bare_balance, strict=True)),
         },
         "spend_ratio_vs_bare": med["spend"] / med["bare_spend"],
         "balance_ratio_vs_bare": med["balance"] / med["bare_balance"],

@@ -12,6 +12,7 @@ from .ledger import errors as ledger_errors
 
 STATUS: dict[type[Exception], int] = {
     ledger_errors.InvalidAmount: 400,
+    ledger_errors.InvalidRequest: 400,
     ledger_errors.WrongIssuer: 403,
     ledger_errors.NotYourSpend: 403,
     ledger_errors.CardNotFound: 404,

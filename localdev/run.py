@@ -22,22 +22,14 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
+from localdev.fake_aws import use_fake_aws
+
 HOST = "127.0.0.1"
 REGION = "ap-northeast-1"
 STAGE = "dev"
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT_S = 60.0
 
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    # A proxy from the shell must not see (or swallow) calls to our local servers.
-    "NO_PROXY": f"{HOST},localhost",
-    "no_proxy": f"{HOST},localhost",
-}
 
 # urllib honours *_proxy variables too; the health check talks to 127.0.0.1 directly.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -107,8 +99,7 @@ def main() -> int:
     require_free(api_port, "CHIIKI_API_PORT")
     require_free(moto_port, "CHIIKI_MOTO_PORT")
 
-    os.environ.update(FAKE_AWS)
-    os.environ.pop("AWS_PROFILE", None)  # botocore fails on a profile this machine lacks, keys or not
+    use_fake_aws(in_process=False)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per DynamoDB call is noise
 
     # Imported after the environment is set: nothing may build an AWS client with real credentials.

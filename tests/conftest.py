@@ -3,21 +3,14 @@ whose invariants are checked after every test that uses it."""
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-# Before anything builds an AWS client: fake credentials, a fixed region, no real endpoints.
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="ap-northeast-1",
-    AWS_REGION="ap-northeast-1",
-)
-os.environ.pop("CHIIKI_DYNAMODB_ENDPOINT", None)
+from localdev.fake_aws import use_fake_aws
+
+use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 from moto import mock_aws  # noqa: E402
 

@@ -25,12 +25,12 @@ import calendar as _calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from .errors import InsufficientPoints, InvalidAmount, LedgerError
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     GRANT = "grant"
     SPEND = "spend"
     CANCEL = "cancel"
@@ -40,7 +40,7 @@ class Op(str, Enum):
     TRANSFER_OUT = "transfer_out"
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     INITIAL = "initial"
     REBATE = "rebate"
     EVENT = "event"
@@ -49,7 +49,7 @@ class Source(str, Enum):
     TRANSFER = "transfer"
 
 
-class CardStatus(str, Enum):
+class CardStatus(StrEnum):
     ISSUED = "issued"
     ACTIVE = "active"
     RETURNED = "returned"

@@ -15,6 +15,10 @@ class InvalidAmount(LedgerError):
         self.amount = amount
 
 
+class InvalidRequest(LedgerError):
+    code = "invalid_request"
+
+
 class InsufficientPoints(LedgerError):
     code = "insufficient_points"
 

@@ -24,6 +24,7 @@ from .errors import (
     CardClosed,
     CardNotFound,
     IdempotencyConflict,
+    InvalidRequest,
     LedgerBusy,
     LedgerError,
     NotYourSpend,
@@ -231,7 +232,7 @@ class Ledger:
 
         params = {"spend_request": spend_id}
         return self._change(
-            "spend_cancel", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=[spend_id]
+            "spend_cancel", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=(spend_id,)
         )
 
     def expire_due(self, idm: str, *, on: date, request_id: str, actor: Actor) -> dict:
@@ -240,7 +241,7 @@ class Ledger:
 
         def decide(ctx: _Context) -> Decision | None:
             if on > ctx.day:
-                raise LedgerError(f"cannot expire as of {on}, after today {ctx.day}")
+                raise InvalidRequest(f"cannot expire as of {on}, after today {ctx.day}")
             card = ctx.cards[idm]
             change = domain.expire(card.lots, on)
             if not change.movements:
@@ -282,7 +283,7 @@ class Ledger:
             if source.issuer != target.issuer:
                 raise WrongIssuer()
             if source.idm == target.idm:
-                raise LedgerError("a card cannot be transferred to itself")
+                raise InvalidRequest("a card cannot be transferred to itself")
             moved = domain.transfer(source.lots, target.lots, ctx.day, lot_prefix=str(target.seq + 1))
             activity = source.last_activity
             after_source = _moved(source, moved.source.lots, status=CardStatus.VOID)
@@ -361,7 +362,7 @@ class Ledger:
         *,
         issuer_id: str | None = None,
         allow_closed: bool = False,
-        also_read: list[str] = (),
+        also_read: tuple[str, ...] = (),
     ) -> dict:
         entry_id = keys.request_id_hash(request_id)
         request_print = fingerprint({"op": kind, "cards": idms, "actor": actor.as_dict(), **params})
@@ -383,7 +384,8 @@ class Ledger:
             decision = decide(_Context(cards, issuer, now, issuer.local_date(now), snap.requests))
             if decision is None:
                 return {}
-            commit = _commit(kind, decision, {s.card.idm: s for s in stored}, entry_id, request_print, actor, now, issuer)
+            before = {s.card.idm: s for s in stored}
+            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer)
             try:
                 self.store.commit(commit)
             except VersionConflict:
