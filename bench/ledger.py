@@ -50,6 +50,7 @@ from moto import mock_aws  # noqa: E402
 from chalicelib.ledger.domain import Actor, Issuer, Source  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
+from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 REGION = "ap-northeast-1"
@@ -130,8 +131,9 @@ class World:
     boto3 client. Use inside `mock_aws()`."""
 
     def __init__(self) -> None:
-        self.store = CardStore(TABLE, REGION)
-        self.store.create_table()
+        table = Table(TABLE, REGION)
+        table.create()
+        self.store = CardStore(table)
         self.store.put_issuer(Issuer(ISSUER))
         self.ledger = Ledger(self.store, clock=fixed_clock)
         self.bare = boto3.client("dynamodb", region_name=REGION)

@@ -6,8 +6,14 @@ from functools import lru_cache
 
 from .ledger.service import Ledger
 from .ledger.store import CardStore
+from .table import Table
+
+
+@lru_cache(maxsize=1)
+def table() -> Table:
+    return Table.from_settings()
 
 
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
-    return Ledger(CardStore.from_settings())
+    return Ledger(CardStore(table()))

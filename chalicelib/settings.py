@@ -10,7 +10,7 @@ from functools import lru_cache
 @dataclass(frozen=True)
 class Settings:
     region: str
-    ledger_table: str
+    table_name: str
     dynamodb_endpoint: str | None
 
 
@@ -19,6 +19,6 @@ def get_settings() -> Settings:
     env = os.environ
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-1",
-        ledger_table=env.get("CHIIKI_LEDGER_TABLE", "chiiki-ledger"),
+        table_name=env.get("CHIIKI_TABLE", "chiiki-points"),
         dynamodb_endpoint=env.get("CHIIKI_DYNAMODB_ENDPOINT") or None,
     )

@@ -59,7 +59,7 @@ def stage_table() -> str:
     """`chalice local` sets the stage's environment variables over ours, so the demo
     data must go to the table the stage names."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    return config["stages"][STAGE]["environment_variables"]["CHIIKI_LEDGER_TABLE"]
+    return config["stages"][STAGE]["environment_variables"]["CHIIKI_TABLE"]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen) -> None:
@@ -106,6 +106,7 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
 
     from chalicelib.ledger.store import CardStore
+    from chalicelib.table import Table
     from localdev.demo import load_demo
     from localdev.moto_serial import serialize_dynamodb
 
@@ -118,8 +119,9 @@ def main() -> int:
     moto.start()
     try:
         table = stage_table()
-        store = CardStore(table, REGION, host=moto_url)
-        store.create_table()
+        app_table = Table(table, REGION, host=moto_url)
+        app_table.create()
+        store = CardStore(app_table)
         cards = load_demo(store)
         print(f"Loaded issuer niimi and {len(cards)} demo cards into {table}:")
         for card in cards:
@@ -127,7 +129,7 @@ def main() -> int:
             for step in card.steps:
                 print(f"    {step}")
 
-        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": moto_url, "CHIIKI_LEDGER_TABLE": table,
+        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": moto_url, "CHIIKI_TABLE": table,
                "PYTHONUNBUFFERED": "1"}
         chalice = subprocess.Popen(
             [str(Path(sys.prefix) / "bin" / "chalice"), "local", "--no-autoreload",

@@ -17,11 +17,12 @@ from moto import mock_aws  # noqa: E402
 from chalicelib.ledger.domain import Issuer  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
+from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 from tests.ledger_checks import assert_ledger_sound  # noqa: E402
 
 JST = ZoneInfo("Asia/Tokyo")
-TABLE = "test-ledger"
+TABLE = "test-table"
 
 
 class Clock:
@@ -57,8 +58,9 @@ def aws():
 
 @pytest.fixture
 def store(aws) -> CardStore:
-    s = CardStore(TABLE, "ap-northeast-1")
-    s.create_table()
+    table = Table(TABLE, "ap-northeast-1")
+    table.create()
+    s = CardStore(table)
     s.put_issuer(Issuer("niimi"))
     s.put_issuer(Issuer("okayama", point_name="おかやまポイント"))
     return s

@@ -1,4 +1,4 @@
-"""The ledger on DynamoDB through PynamoDB: one table, items told apart by `type`.
+"""The ledger's items in the application table (chalicelib/table.py):
 
     CARD#<idm>        CARD                 the card: status, lots, chain head, version
     CARD#<idm>        ENTRY#<seq>          one chained entry (canonical JSON body + hashes)
@@ -18,34 +18,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pynamodb.attributes import (
-    DiscriminatorAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    VersionAttribute,
-)
-from pynamodb.connection import Connection
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from ..table import Table, TableItem
 from . import keys
 from .chain import canonical_json
 from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
 from .errors import CardAlreadyExists
 
 
-class LedgerItem(Model):
-    class Meta:
-        table_name = "chiiki-ledger"  # replaced by bind() from the settings
-        region = "ap-northeast-1"
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    type = DiscriminatorAttribute()
-
-
-class CardItem(LedgerItem, discriminator="card"):
+class CardItem(TableItem, discriminator="card"):
     issuer = UnicodeAttribute()
     card_number = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -57,13 +41,13 @@ class CardItem(LedgerItem, discriminator="card"):
     version = VersionAttribute()
 
 
-class EntryItem(LedgerItem, discriminator="entry"):
+class EntryItem(TableItem, discriminator="entry"):
     body = UnicodeAttribute()
     prev = UnicodeAttribute()
     hash = UnicodeAttribute()
 
 
-class RequestItem(LedgerItem, discriminator="request"):
+class RequestItem(TableItem, discriminator="request"):
     idm = UnicodeAttribute()
     seq = NumberAttribute()
     kind = UnicodeAttribute()
@@ -72,19 +56,16 @@ class RequestItem(LedgerItem, discriminator="request"):
     result = UnicodeAttribute()
 
 
-class CardNumberItem(LedgerItem, discriminator="card_number"):
+class CardNumberItem(TableItem, discriminator="card_number"):
     idm = UnicodeAttribute()
 
 
-class CancelledItem(LedgerItem, discriminator="cancelled"):
+class CancelledItem(TableItem, discriminator="cancelled"):
     by = UnicodeAttribute()
 
 
-class IssuerItem(LedgerItem, discriminator="issuer"):
+class IssuerItem(TableItem, discriminator="issuer"):
     settings = UnicodeAttribute()
-
-
-MODELS = (LedgerItem, CardItem, EntryItem, RequestItem, CardNumberItem, CancelledItem, IssuerItem)
 
 
 # --- conversions -----------------------------------------------------------------
@@ -222,29 +203,9 @@ def _request_from_item(item: RequestItem) -> StoredRequest:
 class CardStore:
     """The adapter the ledger service talks to. Nothing above it touches DynamoDB."""
 
-    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
-        LedgerItem.Meta.table_name = table_name
-        LedgerItem.Meta.region = region
-        LedgerItem.Meta.host = host
-        LedgerItem._connection = None
-        # Every model and every transaction share one connection, so one botocore client.
-        table_connection = LedgerItem._get_connection()
-        for model in MODELS:
-            model._connection = table_connection
-        self.connection: Connection = table_connection.connection
-
-    @classmethod
-    def from_settings(cls) -> CardStore:
-        from ..settings import get_settings
-
-        s = get_settings()
-        return cls(s.ledger_table, s.region, s.dynamodb_endpoint)
-
-    # -- schema -------------------------------------------------------------------
-
-    def create_table(self) -> None:
-        if not LedgerItem.exists():
-            LedgerItem.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.connection = table.connection
 
     # -- reads --------------------------------------------------------------------
 
@@ -252,7 +213,7 @@ class CardStore:
         """Cards and request records in one strongly consistent BatchGetItem."""
         wanted = [keys.card(i) for i in idms] + [keys.request(e) for e in entry_ids]
         snap = Snapshot()
-        for item in LedgerItem.batch_get(wanted, consistent_read=True):
+        for item in TableItem.batch_get(wanted, consistent_read=True):
             if isinstance(item, CardItem):
                 card = _card_from_item(item)
                 snap.cards[card.idm] = StoredCard(card, item.version, item.birth_date)
@@ -285,9 +246,9 @@ class CardStore:
     ) -> Iterator[StoredEntry]:
         pk, _ = keys.card(idm)
         if before_seq is None:
-            condition = LedgerItem.sk.startswith(keys.ENTRY)
+            condition = TableItem.sk.startswith(keys.ENTRY)
         else:
-            condition = LedgerItem.sk.between(keys.entry(idm, 0)[1], keys.entry(idm, before_seq - 1)[1])
+            condition = TableItem.sk.between(keys.entry(idm, 0)[1], keys.entry(idm, before_seq - 1)[1])
         for item in EntryItem.query(
             pk, condition, scan_index_forward=not newest_first, limit=limit, consistent_read=True
         ):
@@ -295,7 +256,7 @@ class CardStore:
 
     def card_ids(self) -> Iterator[str]:
         """Every card's IDm: a full scan, for audits and tests, never for a request."""
-        for item in CardItem.scan(LedgerItem.sk == "CARD", attributes_to_get=["pk"]):
+        for item in CardItem.scan(TableItem.sk == "CARD", attributes_to_get=["pk"]):
             yield item.pk.removeprefix(keys.CARD)
 
     def get_issuer(self, issuer_id: str) -> Issuer | None:
@@ -322,7 +283,7 @@ class CardStore:
                 tx.save(_card_item(card, None, birth_date))
                 tx.save(
                     CardNumberItem(number_pk, number_sk, idm=card.idm),
-                    condition=LedgerItem.pk.does_not_exist(),
+                    condition=TableItem.pk.does_not_exist(),
                 )
         except TransactWriteError as exc:
             if _failed(exc):
@@ -349,13 +310,13 @@ class CardStore:
                     e = write.entry
                     tx.save(
                         EntryItem(*keys.entry(write.after.idm, write.after.seq), body=e.body, prev=e.prev, hash=e.hash),
-                        condition=LedgerItem.pk.does_not_exist(),
+                        condition=TableItem.pk.does_not_exist(),
                     )
-                tx.save(with_request, condition=LedgerItem.pk.does_not_exist())
+                tx.save(with_request, condition=TableItem.pk.does_not_exist())
                 if commit.cancels is not None:
                     tx.save(
                         CancelledItem(*keys.cancelled(commit.cancels), by=req.entry_id),
-                        condition=LedgerItem.pk.does_not_exist(),
+                        condition=TableItem.pk.does_not_exist(),
                     )
         except TransactWriteError as exc:
             failed = _failed(exc)

@@ -22,6 +22,7 @@ from chalicelib.ledger import errors
 from chalicelib.ledger.domain import Actor, CardStatus, Issuer, Source
 from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.store import CardStore
+from chalicelib.table import Table
 from localdev.moto_serial import serialize_dynamodb
 from tests.conftest import Clock
 from tests.ledger_checks import card_problems
@@ -39,8 +40,9 @@ def machine_store():
     """One table for all examples: each example works on cards of its own."""
     serialize_dynamodb()
     with mock_aws():
-        store = CardStore("machine-ledger", "ap-northeast-1")
-        store.create_table()
+        table = Table("machine-table", "ap-northeast-1")
+        table.create()
+        store = CardStore(table)
         store.put_issuer(Issuer("niimi"))
         yield store
 

@@ -252,7 +252,7 @@ def test_a_tampered_entry_is_reported_with_its_card_and_entry(unchecked_ledger, 
     for i in range(3):
         ledger.spend(card, 100, request_id=f"pay-{i}", actor=TILL)
     assert ledger.verify(card).ok
-    table = boto3.resource("dynamodb").Table("test-ledger")
+    table = boto3.resource("dynamodb").Table("test-table")
     key = {"pk": f"CARD#{card}", "sk": "ENTRY#0000000003"}
     body = table.get_item(Key=key)["Item"]["body"]
     table.update_item(Key=key, UpdateExpression="SET body = :b",
@@ -266,7 +266,7 @@ def test_a_deleted_entry_is_reported(unchecked_ledger, card):
     ledger = unchecked_ledger
     ledger.spend(card, 100, request_id="pay-1", actor=TILL)
     ledger.spend(card, 100, request_id="pay-2", actor=TILL)
-    table = boto3.resource("dynamodb").Table("test-ledger")
+    table = boto3.resource("dynamodb").Table("test-table")
     table.delete_item(Key={"pk": f"CARD#{card}", "sk": "ENTRY#0000000002"})
     report = ledger.verify(card)
     assert (report.ok, report.bad_seq) == (False, 2)

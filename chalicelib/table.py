@@ -1,0 +1,59 @@
+"""The application's one DynamoDB table, through PynamoDB.
+
+Every context stores its items here, told apart by the `type` discriminator, so a
+change in one context and the records of another (a nonce, a check-in mark) can share
+one TransactWriteItems. Key strings live in each context's `keys.py`.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+
+class TableItem(Model):
+    class Meta:
+        table_name = "chiiki-points"  # replaced by Table() from the settings
+        region = "ap-northeast-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+    # Ephemeral items (nonces, codes, sessions) carry an expiry; DynamoDB's TTL removes them.
+    expires_at = TTLAttribute(null=True)
+
+
+def _models(cls: type[Model] = TableItem) -> list[type[Model]]:
+    return [cls] + [m for sub in cls.__subclasses__() for m in _models(sub)]
+
+
+class Table:
+    """Binds every model to one table and one connection (one botocore client)."""
+
+    def __init__(self, name: str, region: str, host: str | None = None) -> None:
+        TableItem.Meta.table_name = name
+        TableItem.Meta.region = region
+        TableItem.Meta.host = host
+        TableItem._connection = None
+        table_connection = TableItem._get_connection()
+        for model in _models():
+            model._connection = table_connection
+        self.name = name
+        self.connection: Connection = table_connection.connection
+
+    @classmethod
+    def from_settings(cls) -> Table:
+        from .settings import get_settings
+
+        s = get_settings()
+        return cls(s.table_name, s.region, s.dynamodb_endpoint)
+
+    def create(self) -> None:
+        """Create the table as infra/template.json declares it (for tests and `make run`)."""
+        if not TableItem.exists():
+            TableItem.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            self.connection.client.update_time_to_live(
+                TableName=self.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+            )
