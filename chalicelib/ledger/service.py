@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
@@ -32,9 +32,10 @@ from .errors import (
     WrongIssuer,
 )
 from .store import (
-    CancelExists,
     CardStore,
     CardWrite,
+    Claim,
+    ClaimExists,
     Commit,
     RequestExists,
     StoredCard,
@@ -64,7 +65,7 @@ class Decision:
     result: dict
     reason: str | None = None
     ref: str | None = None
-    cancels: str | None = None
+    claims: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Ledger:
         validity_months: int | None = None,
         reason: str | None = None,
         issuer_id: str | None = None,
+        claims: Sequence[Claim] = (),
     ) -> dict:
         def decide(ctx: _Context) -> Decision:
             card = ctx.cards[idm]
@@ -164,14 +166,23 @@ class Ledger:
             )
             after = _moved(card, change.lots, activity=valid_from)
             lot = change.movements[0]
-            result = {"granted": amount, "lot": lot.lot_id, "valid_from": valid_from.isoformat(),
-                      "expires_on": lot.expires_on.isoformat(),
-                      "balance": domain.balance(after.lots, ctx.day)}
+            result = {
+                "granted": amount,
+                "lot": lot.lot_id,
+                "valid_from": valid_from.isoformat(),
+                "expires_on": lot.expires_on.isoformat(),
+                "balance": domain.balance(after.lots, ctx.day),
+            }
             return Decision("grant", {idm: (after, change.movements)}, result, reason=reason)
 
-        params = {"amount": amount, "source": source.value, "granted_on": granted_on and granted_on.isoformat(),
-                  "validity_months": validity_months, "reason": reason}
-        return self._change("grant", [idm], request_id, actor, params, decide, issuer_id=issuer_id)
+        params = {
+            "amount": amount,
+            "source": source.value,
+            "granted_on": granted_on and granted_on.isoformat(),
+            "validity_months": validity_months,
+            "reason": reason,
+        }
+        return self._change("grant", [idm], request_id, actor, params, decide, issuer_id=issuer_id, claims=claims)
 
     def spend(
         self,
@@ -182,6 +193,7 @@ class Ledger:
         actor: Actor,
         allow_shortfall: bool = False,
         issuer_id: str | None = None,
+        claims: Sequence[Claim] = (),
     ) -> dict:
         def decide(ctx: _Context) -> Decision:
             card = ctx.cards[idm]
@@ -197,7 +209,7 @@ class Ledger:
             return Decision("spend", {idm: (after, outcome.change.movements)}, result)
 
         params = {"amount": amount, "allow_shortfall": allow_shortfall}
-        return self._change("spend", [idm], request_id, actor, params, decide, issuer_id=issuer_id)
+        return self._change("spend", [idm], request_id, actor, params, decide, issuer_id=issuer_id, claims=claims)
 
     def cancel_spend(
         self,
@@ -207,6 +219,7 @@ class Ledger:
         request_id: str,
         actor: Actor,
         issuer_id: str | None = None,
+        claims: Sequence[Claim] = (),
     ) -> dict:
         spend_id = keys.request_id_hash(spend_request_id)
 
@@ -218,8 +231,7 @@ class Ledger:
             if Actor.from_dict(spent.actor).merchant != actor.merchant:
                 raise NotYourSpend()
             portions = tuple(
-                Movement(lot, Op.SPEND, amount, date.fromisoformat(exp))
-                for lot, amount, exp in spent.result["taken"]
+                Movement(lot, Op.SPEND, amount, date.fromisoformat(exp)) for lot, amount, exp in spent.result["taken"]
             )
             change = domain.cancel_spend(card.lots, portions, ctx.day)
             after = _moved(card, change.lots)
@@ -228,11 +240,20 @@ class Ledger:
                 "expired": change.total(Op.EXPIRE),
                 "balance": domain.balance(after.lots, ctx.day),
             }
-            return Decision("spend_cancel", {idm: (after, change.movements)}, result, ref=spend_id, cancels=spend_id)
+            once = Claim(*keys.cancelled(spend_id), error=AlreadyCancelled)
+            return Decision("spend_cancel", {idm: (after, change.movements)}, result, ref=spend_id, claims=(once,))
 
         params = {"spend_request": spend_id}
         return self._change(
-            "spend_cancel", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=(spend_id,)
+            "spend_cancel",
+            [idm],
+            request_id,
+            actor,
+            params,
+            decide,
+            issuer_id=issuer_id,
+            also_read=(spend_id,),
+            claims=claims,
         )
 
     def expire_due(self, idm: str, *, on: date, request_id: str, actor: Actor) -> dict:
@@ -246,8 +267,9 @@ class Ledger:
             change = domain.expire(card.lots, on)
             if not change.movements:
                 return None
-            return Decision("expire", {idm: (_moved(card, change.lots), change.movements)},
-                            {"expired": change.total(Op.EXPIRE)})
+            return Decision(
+                "expire", {idm: (_moved(card, change.lots), change.movements)}, {"expired": change.total(Op.EXPIRE)}
+            )
 
         return self._change("expire", [idm], request_id, actor, {"on": on.isoformat()}, decide, allow_closed=True)
 
@@ -267,8 +289,7 @@ class Ledger:
             card = ctx.cards[idm]
             change = domain.void(card.lots, ctx.day)
             after = _moved(card, change.lots, status=close_as)
-            result = {"voided": change.total(Op.VOID), "expired": change.total(Op.EXPIRE),
-                      "status": after.status.value}
+            result = {"voided": change.total(Op.VOID), "expired": change.total(Op.EXPIRE), "status": after.status.value}
             return Decision("void", {idm: (after, change.movements)}, result, reason=reason)
 
         params = {"reason": reason, "close_as": close_as and close_as.value}
@@ -311,7 +332,11 @@ class Ledger:
             raise CardNotFound()
         return stored.card
 
-    def balance(self, idm: str, *, issuer_id: str | None = None, on: date | None = None) -> BalanceView:
+    def balance(
+        self, idm: str, *, issuer_id: str | None = None, on: date | None = None, claims: Sequence[Claim] = ()
+    ) -> BalanceView:
+        if claims:
+            self._spend_replay_claims(claims, "balance")
         card = self.card(idm)
         if issuer_id is not None and card.issuer != issuer_id:
             raise WrongIssuer()
@@ -363,6 +388,7 @@ class Ledger:
         issuer_id: str | None = None,
         allow_closed: bool = False,
         also_read: tuple[str, ...] = (),
+        claims: Sequence[Claim] = (),
     ) -> dict:
         entry_id = keys.request_id_hash(request_id)
         request_print = fingerprint({"op": kind, "cards": idms, "actor": actor.as_dict(), **params})
@@ -375,6 +401,7 @@ class Ledger:
             if issuer_id is not None and any(c.issuer != issuer_id for c in cards.values()):
                 raise WrongIssuer()
             if entry_id in snap.requests:
+                self._spend_replay_claims(claims, entry_id)
                 return _replay(snap.requests[entry_id], request_print)
             closed = [c for c in cards.values() if c.status.closed]
             if closed and not allow_closed:
@@ -383,22 +410,33 @@ class Ledger:
             now = self.clock()
             decision = decide(_Context(cards, issuer, now, issuer.local_date(now), snap.requests))
             if decision is None:
+                self._spend_replay_claims(claims, entry_id)
                 return {}
             before = {s.card.idm: s for s in stored}
-            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer)
+            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims)
             try:
                 self.store.commit(commit)
             except VersionConflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             except RequestExists:
+                self._spend_replay_claims(claims, entry_id)
                 original = self.store.get_request(entry_id)
                 assert original is not None
                 return _replay(original, request_print)
-            except CancelExists as exc:
-                raise AlreadyCancelled() from exc
+            except ClaimExists as exc:
+                raise exc.claim.error() from exc
             return dict(decision.result)
         raise LedgerBusy()
+
+    def _spend_replay_claims(self, claims: Sequence[Claim], by: str) -> None:
+        """A request answered without a write still spends its replay claims (its nonce)."""
+        spent = [c for c in claims if c.on_replay]
+        if spent:
+            try:
+                self.store.put_claims(spent, by)
+            except ClaimExists as exc:
+                raise exc.claim.error() from exc
 
 
 def _moved(
@@ -420,6 +458,7 @@ def _commit(
     actor: Actor,
     now: datetime,
     issuer: Issuer,
+    claims: Sequence[Claim],
 ) -> Commit:
     writes = []
     for idm, (after, movements) in decision.cards.items():
@@ -448,7 +487,7 @@ def _commit(
         )
     first = writes[0].after
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
-    return Commit(writes, request, decision.cancels)
+    return Commit(writes, request, (*decision.claims, *claims))
 
 
 def _replay(original: StoredRequest, request_print: str) -> dict:

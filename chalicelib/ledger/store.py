@@ -14,7 +14,7 @@ request record put under attribute_not_exists. A read before it is one BatchGetI
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -60,7 +60,7 @@ class CardNumberItem(TableItem, discriminator="card_number"):
     idm = UnicodeAttribute()
 
 
-class CancelledItem(TableItem, discriminator="cancelled"):
+class ClaimItem(TableItem, discriminator="claim"):
     by = UnicodeAttribute()
 
 
@@ -164,10 +164,26 @@ class CardWrite:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A key that must not exist yet, put with a change: "this happens at most once".
+
+    A point payment's cancel, an event check-in per card, a signature's nonce. When the
+    key exists, the change is refused with `error`. A claim `on_replay` is put even when
+    the request is a repeat answered from its record (a nonce is spent by every request).
+    """
+
+    pk: str
+    sk: str
+    error: Callable[[], Exception]
+    expires_at: datetime | None = None
+    on_replay: bool = False
+
+
+@dataclass(frozen=True)
 class Commit:
     cards: Sequence[CardWrite]
     request: StoredRequest
-    cancels: str | None = None  # the entry id of a point payment this commit cancels
+    claims: Sequence[Claim] = ()
 
 
 @dataclass
@@ -184,8 +200,10 @@ class RequestExists(Exception):
     """The request record is already there: this request was already carried out."""
 
 
-class CancelExists(Exception):
-    """The point payment already has a cancel."""
+class ClaimExists(Exception):
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(f"{claim.pk} already exists")
+        self.claim = claim
 
 
 def _request_from_item(item: RequestItem) -> StoredRequest:
@@ -291,8 +309,8 @@ class CardStore:
             raise
 
     def commit(self, commit: Commit) -> None:
-        """Write every card, its entry, the request record (and the cancel mark)
-        atomically. Raises RequestExists, CancelExists or VersionConflict."""
+        """Write every card with its entry, the request record and the claims
+        atomically. Raises RequestExists, ClaimExists or VersionConflict."""
         req = commit.request
         with_request = RequestItem(
             *keys.request(req.entry_id),
@@ -313,21 +331,37 @@ class CardStore:
                         condition=TableItem.pk.does_not_exist(),
                     )
                 tx.save(with_request, condition=TableItem.pk.does_not_exist())
-                if commit.cancels is not None:
-                    tx.save(
-                        CancelledItem(*keys.cancelled(commit.cancels), by=req.entry_id),
-                        condition=TableItem.pk.does_not_exist(),
-                    )
+                for claim in commit.claims:
+                    tx.save(_claim_item(claim, req.entry_id), condition=TableItem.pk.does_not_exist())
         except TransactWriteError as exc:
             failed = _failed(exc)
             n = len(commit.cards)
             if 2 * n in failed:
                 raise RequestExists() from exc
-            if 2 * n + 1 in failed:
-                raise CancelExists() from exc
+            for i, claim in enumerate(commit.claims, start=2 * n + 1):
+                if i in failed:
+                    raise ClaimExists(claim) from exc
             if failed:
                 raise VersionConflict() from exc
             raise
+
+    def put_claims(self, claims: Sequence[Claim], by: str) -> None:
+        """Put claims on their own (a request answered from its record still spends
+        its nonce). Raises ClaimExists."""
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                for claim in claims:
+                    tx.save(_claim_item(claim, by), condition=TableItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            failed = _failed(exc)
+            for i, claim in enumerate(claims):
+                if i in failed:
+                    raise ClaimExists(claim) from exc
+            raise
+
+
+def _claim_item(claim: Claim, by: str) -> ClaimItem:
+    return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
 
 
 def _failed(exc: TransactWriteError) -> set[int]:

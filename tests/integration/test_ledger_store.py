@@ -13,6 +13,7 @@ import pytest
 from chalicelib.ledger import errors
 from chalicelib.ledger.domain import Actor, CardStatus, Source
 from chalicelib.ledger.errors import LedgerError
+from chalicelib.ledger.store import Claim
 
 IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
 OTHER_IDM, OTHER_NUMBER = "fedcba9876543210", "JW999999999999999"
@@ -271,3 +272,37 @@ def test_a_deleted_entry_is_reported(unchecked_ledger, card):
     report = ledger.verify(card)
     assert (report.ok, report.bad_seq) == (False, 2)
     assert "missing" in report.problem
+
+
+class NonceReused(LedgerError):
+    code = "nonce_reused"
+
+
+class AlreadyThere(LedgerError):
+    code = "already_there"
+
+
+def test_claims_make_a_change_happen_at_most_once(ledger, card):
+    once = Claim("CHECKIN#event-1#card", "CHECKIN", error=AlreadyThere)
+    ledger.grant(card, 300, request_id="checkin-1", actor=TILL, source=Source.EVENT, claims=[once])
+    with pytest.raises(AlreadyThere):
+        ledger.grant(card, 300, request_id="checkin-2", actor=TILL, source=Source.EVENT, claims=[once])
+    # a repeat of the request that made the claim is answered from its record
+    assert ledger.grant(card, 300, request_id="checkin-1", actor=TILL, source=Source.EVENT, claims=[once])
+    assert ledger.balance(card).balance == 5300 and seq(ledger) == 2
+
+
+def test_a_nonce_is_spent_by_every_request_repeats_and_reads_included(ledger, card):
+    def nonce(n):
+        return Claim(f"NONCE#T-1#{n}", "NONCE", error=NonceReused, on_replay=True)
+
+    first = ledger.spend(card, 100, request_id="pay-1", actor=TILL, claims=[nonce(1)])
+    with pytest.raises(NonceReused):
+        ledger.spend(card, 100, request_id="pay-1", actor=TILL, claims=[nonce(1)])
+    assert ledger.spend(card, 100, request_id="pay-1", actor=TILL, claims=[nonce(2)]) == first
+    with pytest.raises(NonceReused):
+        ledger.spend(card, 100, request_id="pay-2", actor=TILL, claims=[nonce(2)])
+    assert ledger.balance(card, claims=[nonce(3)]).balance == 4900
+    with pytest.raises(NonceReused):
+        ledger.balance(card, claims=[nonce(3)])
+    assert seq(ledger) == 2
