@@ -9,6 +9,7 @@ from collections.abc import Callable
 from chalice import Response
 
 from .ledger import errors as ledger_errors
+from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
     ledger_errors.InvalidAmount: 400,
@@ -23,6 +24,14 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.AlreadyCancelled: 409,
     ledger_errors.IdempotencyConflict: 409,
     ledger_errors.LedgerBusy: 503,
+    terminal_errors.SignatureRejected: 401,
+    terminal_errors.InvalidBody: 400,
+    terminal_errors.ModeNotAllowed: 403,
+    terminal_errors.UnknownRecord: 404,
+    terminal_errors.RecordConflict: 409,
+    terminal_errors.EventClosed: 409,
+    terminal_errors.AlreadyCheckedIn: 409,
+    terminal_errors.AlreadyCancelled: 409,
 }
 
 

@@ -7,6 +7,8 @@ from functools import lru_cache
 from .ledger.service import Ledger
 from .ledger.store import CardStore
 from .table import Table
+from .terminals.service import TerminalService
+from .terminals.store import TerminalStore
 
 
 @lru_cache(maxsize=1)
@@ -17,3 +19,8 @@ def table() -> Table:
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
     return Ledger(CardStore(table()))
+
+
+@lru_cache(maxsize=1)
+def terminals() -> TerminalService:
+    return TerminalService(ledger(), TerminalStore(table()))

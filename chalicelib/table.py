@@ -7,8 +7,13 @@ one TransactWriteItems. Key strings live in each context's `keys.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 
@@ -57,3 +62,56 @@ class Table:
                 TableName=self.name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
             )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key that must not exist yet, put with a change: "this happens at most once".
+
+    A point payment's cancel, an event check-in per card, a signature's nonce. When the
+    key exists, the change is refused with `error`. A claim `on_replay` is put even when
+    the request is a repeat answered from its record (a nonce is spent by every request).
+    """
+
+    pk: str
+    sk: str
+    error: Callable[[], Exception]
+    expires_at: datetime | None = None
+    on_replay: bool = False
+
+
+class ClaimExists(Exception):
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(f"{claim.pk} already exists")
+        self.claim = claim
+
+
+class ClaimItem(TableItem, discriminator="claim"):
+    by = UnicodeAttribute()
+
+
+def claim_item(claim: Claim, by: str) -> ClaimItem:
+    return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
+
+
+def failed_positions(exc: TransactWriteError) -> set[int]:
+    """Positions of the transaction items whose condition failed."""
+    reasons = exc.cancellation_reasons or []
+    return {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
+
+
+def put_claims(connection: Connection, claims: list[Claim] | tuple[Claim, ...], by: str) -> None:
+    """Put claims on their own (a request answered from its record still spends its
+    nonce), in one transaction. Raises ClaimExists."""
+    from pynamodb.transactions import TransactWrite
+
+    try:
+        with TransactWrite(connection=connection) as tx:
+            for claim in claims:
+                tx.save(claim_item(claim, by), condition=TableItem.pk.does_not_exist())
+    except TransactWriteError as exc:
+        failed = failed_positions(exc)
+        for i, claim in enumerate(claims):
+            if i in failed:
+                raise ClaimExists(claim) from exc
+        raise

@@ -76,3 +76,26 @@ def ledger(unchecked_ledger) -> Ledger:
     """A ledger whose every card must be sound when the test ends."""
     yield unchecked_ledger
     assert_ledger_sound(unchecked_ledger)
+
+
+@pytest.fixture
+def terminal_service(ledger, store, clock):
+    from chalicelib.terminals.service import TerminalService
+    from chalicelib.terminals.store import TerminalStore
+
+    clock.now = datetime.now(timezone.utc)  # signatures carry the real time
+    return TerminalService(ledger, TerminalStore(store.table), clock=clock)
+
+
+@pytest.fixture
+def api(terminal_service, monkeypatch):
+    """The Chalice app in-process, its services bound to the moto table and the test clock."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import services
+
+    monkeypatch.setattr(services, "ledger", lambda: terminal_service.ledger)
+    monkeypatch.setattr(services, "terminals", lambda: terminal_service)
+    with Client(app) as client:
+        yield client

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
+from ..table import Claim, ClaimExists
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
 from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
@@ -34,8 +35,6 @@ from .errors import (
 from .store import (
     CardStore,
     CardWrite,
-    Claim,
-    ClaimExists,
     Commit,
     RequestExists,
     StoredCard,
@@ -335,11 +334,11 @@ class Ledger:
     def balance(
         self, idm: str, *, issuer_id: str | None = None, on: date | None = None, claims: Sequence[Claim] = ()
     ) -> BalanceView:
-        if claims:
-            self._spend_replay_claims(claims, "balance")
         card = self.card(idm)
         if issuer_id is not None and card.issuer != issuer_id:
             raise WrongIssuer()
+        if claims:
+            self._spend_replay_claims(claims, "balance")
         day = on or self.today(card.issuer)
         return BalanceView(card, day, domain.balance(card.lots, day), domain.live_lots(card.lots, day))
 

@@ -14,7 +14,7 @@ request record put under attribute_not_exists. A read before it is one BatchGetI
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -22,7 +22,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttrib
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from ..table import Table, TableItem
+from ..table import Claim, ClaimExists, Table, TableItem, claim_item, failed_positions, put_claims
 from . import keys
 from .chain import canonical_json
 from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
@@ -58,10 +58,6 @@ class RequestItem(TableItem, discriminator="request"):
 
 class CardNumberItem(TableItem, discriminator="card_number"):
     idm = UnicodeAttribute()
-
-
-class ClaimItem(TableItem, discriminator="claim"):
-    by = UnicodeAttribute()
 
 
 class IssuerItem(TableItem, discriminator="issuer"):
@@ -164,22 +160,6 @@ class CardWrite:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A key that must not exist yet, put with a change: "this happens at most once".
-
-    A point payment's cancel, an event check-in per card, a signature's nonce. When the
-    key exists, the change is refused with `error`. A claim `on_replay` is put even when
-    the request is a repeat answered from its record (a nonce is spent by every request).
-    """
-
-    pk: str
-    sk: str
-    error: Callable[[], Exception]
-    expires_at: datetime | None = None
-    on_replay: bool = False
-
-
-@dataclass(frozen=True)
 class Commit:
     cards: Sequence[CardWrite]
     request: StoredRequest
@@ -198,12 +178,6 @@ class VersionConflict(Exception):
 
 class RequestExists(Exception):
     """The request record is already there: this request was already carried out."""
-
-
-class ClaimExists(Exception):
-    def __init__(self, claim: Claim) -> None:
-        super().__init__(f"{claim.pk} already exists")
-        self.claim = claim
 
 
 def _request_from_item(item: RequestItem) -> StoredRequest:
@@ -304,7 +278,7 @@ class CardStore:
                     condition=TableItem.pk.does_not_exist(),
                 )
         except TransactWriteError as exc:
-            if _failed(exc):
+            if failed_positions(exc):
                 raise CardAlreadyExists() from exc
             raise
 
@@ -332,9 +306,9 @@ class CardStore:
                     )
                 tx.save(with_request, condition=TableItem.pk.does_not_exist())
                 for claim in commit.claims:
-                    tx.save(_claim_item(claim, req.entry_id), condition=TableItem.pk.does_not_exist())
+                    tx.save(claim_item(claim, req.entry_id), condition=TableItem.pk.does_not_exist())
         except TransactWriteError as exc:
-            failed = _failed(exc)
+            failed = failed_positions(exc)
             n = len(commit.cards)
             if 2 * n in failed:
                 raise RequestExists() from exc
@@ -346,25 +320,4 @@ class CardStore:
             raise
 
     def put_claims(self, claims: Sequence[Claim], by: str) -> None:
-        """Put claims on their own (a request answered from its record still spends
-        its nonce). Raises ClaimExists."""
-        try:
-            with TransactWrite(connection=self.connection) as tx:
-                for claim in claims:
-                    tx.save(_claim_item(claim, by), condition=TableItem.pk.does_not_exist())
-        except TransactWriteError as exc:
-            failed = _failed(exc)
-            for i, claim in enumerate(claims):
-                if i in failed:
-                    raise ClaimExists(claim) from exc
-            raise
-
-
-def _claim_item(claim: Claim, by: str) -> ClaimItem:
-    return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
-
-
-def _failed(exc: TransactWriteError) -> set[int]:
-    """Positions of the transaction items whose condition failed."""
-    reasons = exc.cancellation_reasons or []
-    return {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
+        put_claims(self.connection, claims, by)

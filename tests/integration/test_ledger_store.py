@@ -13,7 +13,7 @@ import pytest
 from chalicelib.ledger import errors
 from chalicelib.ledger.domain import Actor, CardStatus, Source
 from chalicelib.ledger.errors import LedgerError
-from chalicelib.ledger.store import Claim
+from chalicelib.table import Claim
 
 IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
 OTHER_IDM, OTHER_NUMBER = "fedcba9876543210", "JW999999999999999"

@@ -1,0 +1,127 @@
+"""Merchants, terminals, events and the card transactions terminals report. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+ACCRUAL_SHARDS = 16  # cards with payments in a month spread over this many partitions
+
+
+class Mode(StrEnum):
+    STORE = "store"
+    EVENT = "event"
+    CHARGER = "charger"
+
+
+class Operation(StrEnum):
+    BALANCE = "balance"
+    POINT_PAYMENT = "point_payment"
+    POINT_PAYMENT_CANCEL = "point_payment_cancel"
+    EMONEY_PAYMENT = "emoney_payment"
+    EMONEY_PAYMENT_CANCEL = "emoney_payment_cancel"
+    CHARGE = "charge"
+    CHECKIN = "checkin"
+
+
+ALLOWED: dict[Mode, frozenset[Operation]] = {
+    Mode.STORE: frozenset(
+        {
+            Operation.BALANCE,
+            Operation.POINT_PAYMENT,
+            Operation.POINT_PAYMENT_CANCEL,
+            Operation.EMONEY_PAYMENT,
+            Operation.EMONEY_PAYMENT_CANCEL,
+        }
+    ),
+    Mode.CHARGER: frozenset({Operation.BALANCE, Operation.CHARGE}),
+    Mode.EVENT: frozenset({Operation.BALANCE, Operation.CHECKIN}),
+}
+
+
+class TerminalStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Merchant:
+    merchant_id: str
+    issuer: str
+    name: str
+    area: str
+    category: str
+    rebate_bps: int | None = None  # overrides the issuer's rate for e-money payments here
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A store, charging or event device. Its id is the signature's keyid."""
+
+    terminal_id: str
+    issuer: str
+    mode: Mode
+    public_key: str  # PEM (SubjectPublicKeyInfo) of its Ed25519 key
+    status: TerminalStatus = TerminalStatus.ACTIVE
+    merchant_id: str | None = None
+    event_id: str | None = None
+
+    def allows(self, operation: Operation) -> bool:
+        return operation in ALLOWED[self.mode]
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    issuer: str
+    name: str
+    points: int
+    opens_at: datetime
+    closes_at: datetime
+    validity_months: int | None = None  # None: the issuer's
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opens_at <= now < self.closes_at
+
+
+class TxnKind(StrEnum):
+    EMONEY_PAYMENT = "emoney_payment"
+    CHARGE = "charge"
+
+
+@dataclass(frozen=True)
+class CardTxn:
+    """An e-money payment or a charge, recorded once per card transaction sequence number."""
+
+    kind: TxnKind
+    issuer: str
+    idm: str
+    card_seq: int
+    amount: int
+    at: datetime
+    month: str  # YYYY-MM in the issuer's time zone
+    terminal_id: str
+    merchant_id: str | None
+    request_id: str
+    charge_kind: str | None = None
+    rebate_bps: int | None = None
+    cancelled: bool = False
+    cancel_request_id: str | None = None
+
+    def fingerprint_fields(self) -> dict:
+        """What makes two reports the same transaction (the request id may differ on a resend)."""
+        return {
+            "kind": self.kind.value,
+            "idm": self.idm,
+            "card_seq": self.card_seq,
+            "amount": self.amount,
+            "at": self.at.isoformat(),
+            "merchant": self.merchant_id,
+            "charge_kind": self.charge_kind,
+        }
+
+
+def shard(idm: str) -> int:
+    return int(hashlib.sha256(idm.encode()).hexdigest()[:8], 16) % ACCRUAL_SHARDS

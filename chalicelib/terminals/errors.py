@@ -1,0 +1,67 @@
+"""Terminal API errors: one root, one subclass per rule, each with a stable code."""
+
+from __future__ import annotations
+
+from ..ledger.errors import LedgerError
+
+
+class TerminalError(LedgerError):
+    code = "terminal_error"
+
+
+class SignatureRejected(TerminalError):
+    """The request's signature does not stand: nothing was done."""
+
+    code = "bad_signature"
+
+    def __init__(self, reason: str, code: str | None = None) -> None:
+        super().__init__(reason)
+        if code:
+            self.code = code
+
+
+class NonceReused(SignatureRejected):
+    code = "nonce_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this signature's nonce was already used")
+
+
+class InvalidBody(TerminalError):
+    code = "invalid_request"
+
+
+class ModeNotAllowed(TerminalError):
+    code = "operation_not_allowed"
+
+    def __init__(self, mode: str, operation: str) -> None:
+        super().__init__(f"a {mode} terminal cannot do {operation}")
+
+
+class UnknownRecord(TerminalError):
+    code = "not_found"
+
+
+class RecordConflict(TerminalError):
+    code = "record_conflict"
+
+
+class EventClosed(TerminalError):
+    code = "event_closed"
+
+    def __init__(self) -> None:
+        super().__init__("the event is not open for check-in now")
+
+
+class AlreadyCheckedIn(TerminalError):
+    code = "already_checked_in"
+
+    def __init__(self) -> None:
+        super().__init__("this card has already checked in to this event")
+
+
+class AlreadyCancelled(TerminalError):
+    code = "already_cancelled"
+
+    def __init__(self) -> None:
+        super().__init__("this payment has already been cancelled")

@@ -1,0 +1,55 @@
+"""Key strings of the terminals context, built and parsed in one place."""
+
+from __future__ import annotations
+
+from ..ledger import keys as ledger_keys
+from .domain import shard
+
+MERCHANT = "MERCHANT#"
+TERMINAL = "TERMINAL#"
+EVENT = "EVENT#"
+NONCE = "NONCE#"
+TXN = "TXN#"
+ACCRUAL = "ACCRUAL#"
+CHARGES = "CHARGES#"
+CHECKIN = "CHECKIN#"
+
+
+def merchants(issuer: str) -> str:
+    """The partition of an issuer's member-store directory (hundreds, rarely written)."""
+    return f"MERCHANTS#{issuer}"
+
+
+def merchant(issuer: str, merchant_id: str) -> tuple[str, str]:
+    return merchants(issuer), MERCHANT + merchant_id
+
+
+def terminal(terminal_id: str) -> tuple[str, str]:
+    return TERMINAL + terminal_id, "TERMINAL"
+
+
+def event(event_id: str) -> tuple[str, str]:
+    return EVENT + event_id, "EVENT"
+
+
+def nonce(terminal_id: str, value: str) -> tuple[str, str]:
+    return f"{NONCE}{terminal_id}#{value}", "NONCE"
+
+
+def txn(idm: str, card_seq: int) -> tuple[str, str]:
+    """A card transaction sits in the card's partition, keyed by the card's own sequence number."""
+    return ledger_keys.card(idm)[0], f"{TXN}{card_seq:05d}"
+
+
+def accrual(issuer: str, month: str, idm: str) -> tuple[str, str]:
+    """One card's e-money payments in one month, in one of the month's shards."""
+    return f"{ACCRUAL}{issuer}#{month}#{shard(idm):02d}", ledger_keys.CARD + idm
+
+
+def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
+    """Marks a card that charged in a month, for the campaign jobs."""
+    return f"{CHARGES}{issuer}#{month}#{shard(idm):02d}", ledger_keys.CARD + idm
+
+
+def checkin(event_id: str, idm: str) -> tuple[str, str]:
+    return f"{CHECKIN}{event_id}#{idm}", "CHECKIN"

@@ -1,0 +1,313 @@
+"""Terminal use cases: the registry, request authentication, and the operations a
+store, charging or event terminal performs.
+
+Every operation costs at most two DynamoDB round trips with warm caches: terminals,
+merchants and events are cached briefly in memory; the signature's nonce is spent in
+the same transaction as the work it authorizes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from ..ledger.domain import Actor, Source
+from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssuer
+from ..ledger.service import Ledger
+from ..table import Claim, ClaimExists
+from . import keys
+from .domain import CardTxn, Event, Merchant, Mode, Operation, Terminal, TerminalStatus, TxnKind
+from .errors import (
+    AlreadyCancelled,
+    AlreadyCheckedIn,
+    EventClosed,
+    ModeNotAllowed,
+    NonceReused,
+    RecordConflict,
+    UnknownRecord,
+)
+from .signatures import MAX_SKEW, verify
+from .store import TerminalStore, TxnChanged, TxnExists, txn_fingerprint
+
+T = TypeVar("T")
+
+# How far a reported payment or charge time may lie from the server's clock. Records
+# queued offline on a terminal may arrive days late; none may come from the future.
+RECORD_MAX_AGE = timedelta(days=31)
+RECORD_MAX_AHEAD = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated terminal and the nonce its request must spend."""
+
+    terminal: Terminal
+    nonce: Claim
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("terminal", self.terminal.terminal_id, merchant=self.terminal.merchant_id)
+
+
+class _TTLCache:
+    """Registry lookups, kept briefly so a warm Lambda answers from memory."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str, load: Callable[[], T]) -> T:
+        hit = self._items.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.seconds:
+            return hit[1]  # type: ignore[return-value]
+        value = load()
+        self._items[key] = (time.monotonic(), value)
+        return value
+
+    def forget(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+class TerminalService:
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: TerminalStore,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        cache_seconds: float = 30.0,
+    ) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.clock = clock or ledger.clock
+        self._cache = _TTLCache(cache_seconds)
+
+    # -- registry -------------------------------------------------------------------
+
+    def register_merchant(self, merchant: Merchant) -> None:
+        self.ledger.issuer(merchant.issuer)
+        if merchant.rebate_bps is not None and not 0 <= merchant.rebate_bps <= 10_000:
+            raise InvalidRequest("rebate_bps must be between 0 and 10000")
+        self.store.put_merchant(merchant)
+        self._cache.forget(f"m:{merchant.issuer}:{merchant.merchant_id}")
+
+    def register_event(self, event: Event) -> None:
+        self.ledger.issuer(event.issuer)
+        if event.points <= 0 or event.closes_at <= event.opens_at:
+            raise InvalidRequest("an event needs positive points and a window that closes after it opens")
+        self.store.put_event(event)
+        self._cache.forget(f"e:{event.event_id}")
+
+    def register_terminal(self, terminal: Terminal) -> None:
+        self.ledger.issuer(terminal.issuer)
+        try:
+            key = load_pem_public_key(terminal.public_key.encode())
+        except ValueError as exc:
+            raise InvalidRequest("the public key is not a PEM public key") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise InvalidRequest("the public key is not an Ed25519 key")
+        if terminal.mode is Mode.STORE and terminal.merchant_id is None:
+            raise InvalidRequest("a store terminal belongs to a merchant")
+        if terminal.mode is Mode.EVENT and terminal.event_id is None:
+            raise InvalidRequest("an event terminal belongs to an event")
+        if terminal.merchant_id is not None and self.store.get_merchant(terminal.issuer, terminal.merchant_id) is None:
+            raise InvalidRequest(f"no merchant {terminal.merchant_id} of issuer {terminal.issuer}")
+        self.store.put_terminal(terminal)
+        self._cache.forget(f"t:{terminal.terminal_id}")
+
+    def set_terminal_status(self, terminal_id: str, status: TerminalStatus) -> Terminal:
+        terminal = self.store.get_terminal(terminal_id)
+        if terminal is None:
+            raise UnknownRecord(f"no terminal {terminal_id}")
+        terminal = replace(terminal, status=status)
+        self.store.put_terminal(terminal)
+        self._cache.forget(f"t:{terminal_id}")
+        return terminal
+
+    def merchants(self, issuer: str) -> list[Merchant]:
+        return sorted(self.store.merchants(issuer), key=lambda m: (m.area, m.name))
+
+    def _terminal(self, terminal_id: str) -> Terminal | None:
+        return self._cache.get(f"t:{terminal_id}", lambda: self.store.get_terminal(terminal_id))
+
+    def _merchant(self, terminal: Terminal) -> Merchant | None:
+        if terminal.merchant_id is None:
+            return None
+        return self._cache.get(
+            f"m:{terminal.issuer}:{terminal.merchant_id}",
+            lambda: self.store.get_merchant(terminal.issuer, terminal.merchant_id),
+        )
+
+    def _event(self, event_id: str) -> Event | None:
+        return self._cache.get(f"e:{event_id}", lambda: self.store.get_event(event_id))
+
+    # -- authentication ---------------------------------------------------------------
+
+    def authenticate(
+        self, *, method: str, path: str, headers: Mapping[str, str], body: bytes, operation: Operation
+    ) -> Caller:
+        signed = verify(
+            method=method, path=path, headers=headers, body=body, find_terminal=self._terminal, now=self.clock()
+        )
+        if not signed.terminal.allows(operation):
+            raise ModeNotAllowed(signed.terminal.mode.value, operation.value)
+        nonce = Claim(
+            *keys.nonce(signed.terminal.terminal_id, signed.nonce),
+            error=NonceReused,
+            expires_at=signed.created + 2 * MAX_SKEW,
+            on_replay=True,
+        )
+        return Caller(signed.terminal, nonce)
+
+    # -- operations ---------------------------------------------------------------------
+
+    def balance(self, caller: Caller, idm: str) -> dict:
+        view = self.ledger.balance(idm, issuer_id=caller.terminal.issuer, claims=[caller.nonce])
+        return {
+            "balance": view.balance,
+            "as_of": view.day.isoformat(),
+            "lots": [{"points": lot.remaining, "expires_on": lot.expires_on.isoformat()} for lot in view.lots],
+        }
+
+    def point_payment(self, caller: Caller, *, request_id: str, idm: str, amount: int, allow_shortfall: bool) -> dict:
+        result = self.ledger.spend(
+            idm,
+            amount,
+            request_id=_payment_id(caller.terminal, request_id),
+            actor=caller.actor,
+            allow_shortfall=allow_shortfall,
+            issuer_id=caller.terminal.issuer,
+            claims=[caller.nonce],
+        )
+        return _public(result, "requested", "spent", "shortfall", "balance")
+
+    def point_payment_cancel(self, caller: Caller, *, request_id: str, idm: str, payment_request_id: str) -> dict:
+        result = self.ledger.cancel_spend(
+            idm,
+            spend_request_id=_payment_id(caller.terminal, payment_request_id),
+            request_id=f"{_payment_id(caller.terminal, request_id)}:cancel",
+            actor=caller.actor,
+            issuer_id=caller.terminal.issuer,
+            claims=[caller.nonce],
+        )
+        return _public(result, "cancelled", "expired", "balance")
+
+    def emoney_payment(self, caller: Caller, *, request_id: str, idm: str, amount: int, paid_at: datetime,
+                       card_seq: int) -> dict:
+        return self._record(caller, TxnKind.EMONEY_PAYMENT, request_id, idm, amount, paid_at, card_seq, None)
+
+    def charge(self, caller: Caller, *, request_id: str, idm: str, amount: int, charged_at: datetime,
+               card_seq: int, kind: str) -> dict:
+        return self._record(caller, TxnKind.CHARGE, request_id, idm, amount, charged_at, card_seq, kind)
+
+    def emoney_payment_cancel(self, caller: Caller, *, request_id: str, idm: str, card_seq: int) -> dict:
+        found = self.store.get_txn(idm, card_seq)
+        txn = found[0] if found else None
+        if (
+            txn is None
+            or txn.kind is not TxnKind.EMONEY_PAYMENT
+            or txn.issuer != caller.terminal.issuer
+            or txn.merchant_id != caller.terminal.merchant_id
+        ):
+            raise UnknownRecord("no e-money payment of this merchant with that card sequence number")
+        result = {"cancelled": txn.amount, "month": txn.month, "card_seq": card_seq}
+        if txn.cancelled:
+            if txn.cancel_request_id == request_id:
+                self._spend_nonce(caller)
+                return result
+            raise AlreadyCancelled()
+        try:
+            self.store.cancel_txn(txn, request_id, [caller.nonce])
+        except TxnChanged as exc:
+            raise AlreadyCancelled() from exc
+        except ClaimExists as exc:
+            raise exc.claim.error() from exc
+        return result
+
+    def checkin(self, caller: Caller, *, request_id: str, idm: str) -> dict:
+        terminal = caller.terminal
+        event = self._event(terminal.event_id or "")
+        if event is None or event.issuer != terminal.issuer:
+            raise UnknownRecord("this terminal's event is not registered")
+        if not event.is_open(self.clock()):
+            raise EventClosed()
+        result = self.ledger.grant(
+            idm,
+            event.points,
+            request_id=f"checkin:{terminal.terminal_id}:{request_id}",
+            actor=caller.actor,
+            source=Source.EVENT,
+            validity_months=event.validity_months,
+            reason=f"event {event.event_id}",
+            issuer_id=terminal.issuer,
+            claims=[Claim(*keys.checkin(event.event_id, idm), error=AlreadyCheckedIn), caller.nonce],
+        )
+        return {"event": event.name, **_public(result, "granted", "expires_on", "balance")}
+
+    # -- records of e-money payments and charges -------------------------------------------
+
+    def _record(self, caller: Caller, kind: TxnKind, request_id: str, idm: str, amount: int, at: datetime,
+                card_seq: int, charge_kind: str | None) -> dict:
+        if isinstance(amount, bool) or amount <= 0:
+            raise InvalidAmount(amount)
+        now = self.clock()
+        if not now - RECORD_MAX_AGE <= at <= now + RECORD_MAX_AHEAD:
+            raise InvalidRequest("the transaction time is too far from now")
+        terminal = caller.terminal
+        card = self.ledger.card(idm)
+        if card.issuer != terminal.issuer:
+            raise WrongIssuer()
+        if card.status.closed:
+            raise CardClosed(card.status.value)
+        issuer = self.ledger.issuer(terminal.issuer)
+        merchant = self._merchant(terminal)
+        rebate_bps = None
+        if kind is TxnKind.EMONEY_PAYMENT:
+            rebate_bps = issuer.rebate_bps if merchant is None or merchant.rebate_bps is None else merchant.rebate_bps
+        txn = CardTxn(
+            kind=kind,
+            issuer=terminal.issuer,
+            idm=idm,
+            card_seq=card_seq,
+            amount=amount,
+            at=at,
+            month=issuer.local_date(at).strftime("%Y-%m"),
+            terminal_id=terminal.terminal_id,
+            merchant_id=terminal.merchant_id,
+            request_id=request_id,
+            charge_kind=charge_kind,
+            rebate_bps=rebate_bps,
+        )
+        print_ = txn_fingerprint(txn)
+        result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
+        try:
+            self.store.record_txn(txn, print_, [caller.nonce])
+        except TxnExists as exc:
+            if exc.fingerprint != print_:
+                raise RecordConflict("another transaction with this card sequence number is recorded") from exc
+            self._spend_nonce(caller)
+            return {**result, "duplicate": True}
+        except ClaimExists as exc:
+            raise exc.claim.error() from exc
+        return {**result, "duplicate": False}
+
+    def _spend_nonce(self, caller: Caller) -> None:
+        try:
+            self.store.put_claims([caller.nonce], "repeat")
+        except ClaimExists as exc:
+            raise exc.claim.error() from exc
+
+
+def _payment_id(terminal: Terminal, request_id: str) -> str:
+    """Point payments are named per merchant, so only their merchant can find them to cancel."""
+    return f"pay:{terminal.issuer}:{terminal.merchant_id}:{request_id}"
+
+
+def _public(result: dict, *fields: str) -> dict:
+    return {f: result[f] for f in fields}
