@@ -87,8 +87,12 @@ def test_a_card_of_another_issuer_is_refused_and_nothing_is_written(tills, ledge
         assert (status, answer["code"]) == (403, "wrong_issuer")
     assert seq(ledger) == before
     assert tills["store"].post(f"{V1}/balance", {"idm": OKA_IDM})[0] == 403
-    assert ledger.store.table.connection.client.scan(TableName=ledger.store.table.name, FilterExpression="begins_with(pk, :n)",
-                                                     ExpressionAttributeValues={":n": {"S": "NONCE#T-OKA"}})["Count"] == 0
+    nonces = ledger.store.table.connection.client.scan(
+        TableName=ledger.store.table.name,
+        FilterExpression="begins_with(pk, :n)",
+        ExpressionAttributeValues={":n": {"S": "NONCE#T-OKA"}},
+    )
+    assert nonces["Count"] == 0
 
 
 def test_each_mode_does_only_its_operations(tills):
