@@ -7,15 +7,19 @@ check of its own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chalicelib.ledger.domain import Actor, Issuer, Source
 from chalicelib.ledger.errors import CardAlreadyExists
 from chalicelib.ledger.service import Ledger, utc_now
 from chalicelib.ledger.store import CardStore
+from chalicelib.terminals.domain import Event, Merchant, Mode, Terminal
+from chalicelib.terminals.service import TerminalService
 
 ISSUER = "niimi"
 JST = ZoneInfo("Asia/Tokyo")
@@ -34,9 +38,9 @@ class DemoCardSpec:
 
 
 # (a) a fresh card: 5,000 pt granted today.
-FRESH = DemoCardSpec("5,000 pt granted today", "JW010000000000001", "01010000DE000001", "1985-04-01")
+FRESH = DemoCardSpec("5,000 pt granted today", "JW010000000000001", "01010000de000001", "1985-04-01")
 # (b) SPEC §11 replayed at its historical dates.
-WORKED = DemoCardSpec("SPEC §11 worked example", "JW010000000000002", "01010000DE000002", "1970-11-30")
+WORKED = DemoCardSpec("SPEC §11 worked example", "JW010000000000002", "01010000de000002", "1970-11-30")
 
 
 @dataclass
@@ -115,3 +119,65 @@ def _worked_example(store: CardStore, now: Callable[[], datetime]) -> DemoCard:
     today = Ledger(store, clock=now).balance(WORKED.idm)
     demo.shows = f"balance {today.balance:,} pt today; history of {today.card.seq} entries (2022-10-24 … 2023-04-24)"
     return demo
+
+
+# --- merchants, an event and terminals -------------------------------------------------
+
+CARD_PORT = 55400  # where `python -m localdev.tap` puts the emulated card
+
+MERCHANTS = (
+    Merchant("demo-merchant", ISSUER, "にいみ精肉店", "新見", "食料品"),
+    Merchant("demo-bookshop", ISSUER, "まんなか書店", "新見", "書籍・文具", rebate_bps=200),
+    Merchant("demo-gas", ISSUER, "新見セルフ給油所", "新見", "ガソリンスタンド"),
+)
+
+
+@dataclass(frozen=True)
+class DemoTerminal:
+    name: str
+    terminal_id: str
+    mode: Mode
+    merchant_id: str | None
+    event_id: str | None
+    what: str
+    config_path: Path | None = None
+
+
+TERMINALS = (
+    DemoTerminal("store", "demo-terminal-1", Mode.STORE, "demo-merchant", None, "にいみ精肉店のレジ"),
+    DemoTerminal("charger", "demo-charger-1", Mode.CHARGER, "demo-gas", None, "給油所のチャージ機"),
+    DemoTerminal("event", "demo-event-1", Mode.EVENT, None, "demo-walk", "健康ウォークの受付"),
+)
+
+
+def load_demo_terminals(terminals: TerminalService, state_dir: Path, api_url: str) -> list[DemoTerminal]:
+    """Register the demo merchants, an event open for 30 days from now, and a terminal of
+    each mode. Each terminal's key is made once in `state_dir` (never committed) and an
+    agent config beside it points at `api_url` and the emulated card's UDP port."""
+    from terminal_agent.signing import generate_key, public_key_pem
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for merchant in MERCHANTS:
+        terminals.register_merchant(merchant)
+    now = utc_now()
+    walk = Event("demo-walk", ISSUER, "健康ウォーク", 500, now - timedelta(days=1), now + timedelta(days=30))
+    terminals.register_event(walk)
+    loaded = []
+    for t in TERMINALS:
+        key_path = state_dir / f"{t.terminal_id}.pem"
+        public = public_key_pem(key_path.read_bytes()) if key_path.exists() else generate_key(key_path)
+        terminals.register_terminal(
+            Terminal(t.terminal_id, ISSUER, t.mode, public, merchant_id=t.merchant_id, event_id=t.event_id)
+        )
+        config_path = state_dir / f"agent-{t.name}.json"
+        config = {
+            "api_base": api_url,
+            "terminal_id": t.terminal_id,
+            "key_path": key_path.name,
+            "device": f"udp:127.0.0.1:{CARD_PORT}",
+            "mode": t.mode.value,
+            "queue_path": f"queue-{t.name}.sqlite",
+        }
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        loaded.append(replace(t, config_path=config_path))
+    return loaded

@@ -96,6 +96,19 @@ class Change:
         return sum(m.amount for m in self.movements if m.op is op)
 
 
+# --- card identifiers ------------------------------------------------------------
+
+
+def is_idm(text: str) -> bool:
+    """A FeliCa IDm as stored and sent: 16 lowercase hexadecimal digits."""
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def is_card_number(text: str) -> bool:
+    """A printed card number: JW and 15 digits (17 characters)."""
+    return len(text) == 17 and text.startswith("JW") and text[2:].isascii() and text[2:].isdigit()
+
+
 # --- dates -----------------------------------------------------------------------
 
 

@@ -126,6 +126,10 @@ class Ledger:
         return cached
 
     def open_card(self, *, idm: str, card_number: str, issuer_id: str, birth_date: str | None = None) -> Card:
+        if not domain.is_idm(idm):
+            raise InvalidRequest("an IDm is 16 lowercase hexadecimal digits")
+        if not domain.is_card_number(card_number):
+            raise InvalidRequest("a card number is JW and 15 digits")
         self.issuer(issuer_id)
         card = Card(idm=idm, card_number=card_number, issuer=issuer_id, status=CardStatus.ISSUED)
         self.store.add_card(card, birth_date)

@@ -111,13 +111,13 @@ class CardTxn:
     cancel_request_id: str | None = None
 
     def fingerprint_fields(self) -> dict:
-        """What makes two reports the same transaction (the request id may differ on a resend)."""
+        """What makes two reports the same transaction. Not the request id, which a resend
+        may renew, nor the reported time, which a clerk recording it twice would."""
         return {
             "kind": self.kind.value,
             "idm": self.idm,
             "card_seq": self.card_seq,
             "amount": self.amount,
-            "at": self.at.isoformat(),
             "merchant": self.merchant_id,
             "charge_kind": self.charge_kind,
         }

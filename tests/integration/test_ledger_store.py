@@ -306,3 +306,10 @@ def test_a_nonce_is_spent_by_every_request_repeats_and_reads_included(ledger, ca
     with pytest.raises(NonceReused):
         ledger.balance(card, claims=[nonce(3)])
     assert seq(ledger) == 2
+
+
+def test_malformed_card_identifiers_are_refused(ledger):
+    with pytest.raises(errors.InvalidRequest):
+        ledger.open_card(idm="0123456789ABCDEF", card_number=OTHER_NUMBER, issuer_id="niimi")
+    with pytest.raises(errors.InvalidRequest):
+        ledger.open_card(idm=OTHER_IDM, card_number="JW1", issuer_id="niimi")

@@ -142,3 +142,13 @@ def test_invariant_violations_name_the_problem():
     assert invariant_violations(totals, [lot("a", 100, date(2023, 9, 30), remaining=90)])
     assert invariant_violations(totals, [lot("a", 100, date(2023, 9, 30), remaining=-1)])
     assert invariant_violations(totals, [lot("a", 100, date(2023, 9, 30))]) == []
+
+
+def test_card_identifiers():
+    assert domain.is_idm("0123456789abcdef")
+    assert not domain.is_idm("0123456789ABCDEF")
+    assert not domain.is_idm("0123456789abcde")
+    assert domain.is_card_number("JW123456789012345")
+    assert not domain.is_card_number("JW12345678901234")
+    assert not domain.is_card_number("JX123456789012345")
+    assert not domain.is_card_number("JW12345678901234٣")  # a non-ASCII digit

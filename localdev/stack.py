@@ -1,0 +1,167 @@
+"""The local stack: moto's server standing in for AWS, the table, the demo data, and the
+API on `chalice local`. Used by `make run`, the end-to-end tests and the tap benchmark.
+
+    with LocalStack(api_port=8000, moto_port=5005, state_dir=Path(".local")) as stack:
+        stack.api_url, stack.cards, stack.terminals
+
+Everything binds 127.0.0.1 and uses fake AWS credentials: nothing reaches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from localdev.fake_aws import REGION, use_fake_aws
+
+HOST = "127.0.0.1"
+STAGE = "dev"
+ROOT = Path(__file__).resolve().parent.parent
+HEALTH_TIMEOUT_S = 60.0
+
+# urllib honours *_proxy variables too; the health check talks to 127.0.0.1 directly.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def require_free(port: int, env_name: str) -> None:
+    """Fail with a clear message now: moto's server thread would hang start() on a taken port."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            s.bind((HOST, port))
+        except OSError as exc:
+            raise SystemExit(f"{HOST}:{port} is in use; set {env_name} to another port") from exc
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def stage_table() -> str:
+    """`chalice local` applies the stage's environment over ours, so the demo data must go
+    to the table the stage names."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    return config["stages"][STAGE]["environment_variables"]["CHIIKI_TABLE"]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"chalice local exited with code {proc.returncode}")
+        try:
+            with _DIRECT.open(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {HEALTH_TIMEOUT_S:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class LocalStack:
+    api_port: int
+    moto_port: int
+    state_dir: Path  # demo terminal keys and agent configs
+    quiet: bool = False  # chalice's own request log to /dev/null (benchmarks, tests)
+    cards: list = field(default_factory=list)
+    terminals: list = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{HOST}:{self.moto_port}"
+
+    def __enter__(self) -> LocalStack:
+        require_free(self.api_port, "CHIIKI_API_PORT")
+        require_free(self.moto_port, "CHIIKI_MOTO_PORT")
+        use_fake_aws(in_process=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per DynamoDB call is noise
+
+        # Imported after the environment is set: nothing may build an AWS client with real credentials.
+        from moto.server import ThreadedMotoServer
+
+        from localdev.moto_serial import serialize_dynamodb
+
+        serialize_dynamodb()  # moto's transactions are not isolated across its request threads otherwise
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.moto_port, verbose=False)
+        self._chalice: subprocess.Popen | None = None
+        self._moto.start()
+        try:
+            self._load()
+            self._start_api()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _load(self) -> None:
+        from chalicelib.ledger.service import Ledger
+        from chalicelib.ledger.store import CardStore
+        from chalicelib.table import Table
+        from chalicelib.terminals.service import TerminalService
+        from chalicelib.terminals.store import TerminalStore
+        from localdev.demo import load_demo, load_demo_terminals
+
+        self.table = stage_table()
+        table = Table(self.table, REGION, host=self.moto_url)
+        table.create()
+        store = CardStore(table)
+        self.cards = load_demo(store)
+        terminals = TerminalService(Ledger(store), TerminalStore(table))
+        self.terminals = load_demo_terminals(terminals, self.state_dir, self.api_url)
+
+    def _start_api(self) -> None:
+        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": self.moto_url, "CHIIKI_TABLE": self.table,
+               "PYTHONUNBUFFERED": "1"}
+        self._chalice = subprocess.Popen(
+            [str(Path(sys.prefix) / "bin" / "chalice"), "local", "--no-autoreload",
+             "--host", HOST, "--port", str(self.api_port), "--stage", STAGE],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL if self.quiet else None,
+            stderr=subprocess.DEVNULL if self.quiet else None,
+            # Its own session: Ctrl-C reaches only us, and we stop chalice by pid, without
+            # a KeyboardInterrupt traceback from it.
+            start_new_session=True,
+        )
+        wait_healthy(f"{self.api_url}/api/health", self._chalice)
+
+    def wait(self) -> int:
+        """Until chalice local exits; its exit code."""
+        assert self._chalice is not None
+        return self._chalice.wait()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._chalice is not None:
+            stop(self._chalice)
+        self._moto.stop()

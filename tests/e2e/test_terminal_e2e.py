@@ -1,0 +1,113 @@
+"""End to end: the agent taps a card emulated by nfcpy's UDP driver in another process,
+signs its requests, and talks to the API served by `chalice local` on moto's server
+(both started by `python -m localdev.run`, as `make run` does)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from localdev.demo import FRESH
+from terminal_agent.agent import Agent
+from terminal_agent.card import CardReader
+from terminal_agent.config import AgentConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+STARTUP_LIMIT_S = 90
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, what: str, limit_s: float = STARTUP_LIMIT_S) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {limit_s} s")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with DIRECT.open(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """`python -m localdev.run` on free ports; yields the folder with the agent configs."""
+    state = tmp_path_factory.mktemp("state")
+    api_port, moto_port = free_port(), free_port()
+    env = {**os.environ, "CHIIKI_API_PORT": str(api_port), "CHIIKI_MOTO_PORT": str(moto_port),
+           "CHIIKI_STATE_DIR": str(state)}
+    proc = subprocess.Popen([sys.executable, "-m", "localdev.run"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: proc.poll() is not None or healthy(f"http://127.0.0.1:{api_port}/api/health"),
+                   "the local stack starting")
+        assert proc.poll() is None, "localdev.run exited"
+        yield state
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def card(tmp_path):
+    """The demo card (5,000 pt) emulated in its own process, its e-money balance 3,000 yen."""
+    port = free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terminal_agent.emulator", "--port", str(port), "--idm", FRESH.idm,
+         "--balance", "3000", "--seq", "120", "--advance"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("ready"), "the emulated card did not start"
+        yield f"udp:127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def agent_for(stack: Path, device: str, tmp_path: Path) -> Agent:
+    config = AgentConfig.load(stack / "agent-store.json")
+    return Agent(dataclasses.replace(config, device=device, queue_path=tmp_path / "queue.sqlite"))
+
+
+def test_a_store_terminal_checks_a_balance_takes_a_partial_point_payment_and_records_emoney(stack, card, tmp_path):
+    agent = agent_for(stack, card, tmp_path)
+    with CardReader(card) as reader:
+        tapped = reader.tap(timeout_s=10)
+        assert tapped is not None and tapped.idm == FRESH.idm
+        assert (tapped.emoney_balance, tapped.last_seq) == (3000, 120)
+        shown = agent.balance(tapped)
+        assert shown["balance"] == 5000 and shown["lots"][0]["points"] == 5000
+
+        paid = agent.pay_points(reader.tap(timeout_s=10), 5200, allow_shortfall=True)
+        assert (paid["spent"], paid["shortfall"], paid["balance"]) == (5000, 200, 0)
+
+        tapped = reader.tap(timeout_s=10)
+        recorded = agent.record_emoney(tapped, 1200)
+        assert not recorded.queued
+        assert (recorded.result["recorded"], recorded.result["card_seq"], recorded.result["duplicate"]) == (
+            "emoney_payment", tapped.last_seq, False)
+        again = agent.record_emoney(tapped, 1200)  # the same card transaction reported twice
+        assert again.result["duplicate"] is True
+
+        assert agent.balance(reader.tap(timeout_s=10))["balance"] == 0
+    agent.close()
