@@ -1,0 +1,134 @@
+"""Tap → result on a store terminal, through the whole local stack.
+
+Each tap goes the agent's way: the emulated ICOCA card (nfcpy's UDP driver, in its own
+process) is read by `CardReader`, the agent signs its request (RFC 9421, Ed25519), and
+`chalice local` answers on moto's server. Taps cycle through a balance check, a 1-point
+payment and an e-money record. Also counted: the DynamoDB requests moto's server receives
+during each terminal operation, the maximum after the warm-up.
+
+    python bench/tap.py            # 300 taps
+    python bench/tap.py --quick    # or BENCH_QUICK=1: 120 taps
+
+Budget (DESIGN.md): p95 ≤ 200 ms, DynamoDB round trips ≤ 2. Prints its figures, then as
+the last line one JSON object; exits 1 when over budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from localdev.demo import FRESH  # noqa: E402
+from localdev.stack import LocalStack, free_port  # noqa: E402
+
+BUDGET_P95_MS = 200.0
+BUDGET_ROUND_TRIPS = 2
+WARMUP = 9  # taps: every operation three times, so every cache is warm
+
+
+class DynamoCounter:
+    """Counts the requests moto's DynamoDB endpoint answers (in this process)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from moto.dynamodb.responses import DynamoHandler
+
+        original = DynamoHandler.call_action
+        counter = self
+
+        def counted(handler):
+            with counter._lock:
+                counter.count += 1
+            return original(handler)
+
+        DynamoHandler.call_action = counted
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    taps = 120 if quick else 300
+    import socket
+
+    counter = DynamoCounter()
+    counter.install()
+    with tempfile.TemporaryDirectory() as state, LocalStack(
+        api_port=free_port(), moto_port=free_port(), state_dir=Path(state), quiet=True
+    ) as stack:
+        from terminal_agent.agent import Agent
+        from terminal_agent.card import CardReader
+        from terminal_agent.config import AgentConfig
+
+        card_port = free_port(socket.SOCK_DGRAM)
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "terminal_agent.emulator", "--port", str(card_port), "--idm", FRESH.idm,
+             "--balance", "20000", "--seq", "1", "--advance"],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            if not emulator.stdout.readline().startswith("ready"):
+                raise SystemExit("the emulated card did not start")
+            device = f"udp:127.0.0.1:{card_port}"
+            config = AgentConfig.load(Path(state) / "agent-store.json")
+            agent = Agent(dataclasses.replace(config, device=device, queue_path=Path(state) / "queue.sqlite"))
+            operations = [
+                ("balance", lambda card: agent.balance(card)),
+                ("point_payment", lambda card: agent.pay_points(card, 1)),
+                ("emoney_payment", lambda card: agent.record_emoney(card, 100)),
+            ]
+            times_ms: dict[str, list[float]] = {name: [] for name, _ in operations}
+            round_trips: dict[str, int] = {name: 0 for name, _ in operations}
+            with CardReader(device) as reader:
+                for i in range(taps + WARMUP):
+                    name, operate = operations[i % len(operations)]
+                    before = counter.count
+                    start = time.perf_counter()
+                    card = reader.tap(timeout_s=10)
+                    if card is None:
+                        raise SystemExit("the card was not read")
+                    operate(card)
+                    elapsed = (time.perf_counter() - start) * 1000
+                    if i >= WARMUP:
+                        times_ms[name].append(elapsed)
+                        round_trips[name] = max(round_trips[name], counter.count - before)
+            agent.close()
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
+
+    every = [t for values in times_ms.values() for t in values]
+    for name, values in times_ms.items():
+        print(f"  {name:15} n={len(values):4}  p50 {statistics.median(values):6.1f} ms  "
+              f"p95 {percentile(values, 95):6.1f} ms  DynamoDB round trips {round_trips[name]}")
+    result = {
+        "tap_p50_ms": round(statistics.median(every), 1),
+        "tap_p95_ms": round(percentile(every, 95), 1),
+        "ddb_round_trips_max": max(round_trips.values()),
+    }
+    print(f"  all {len(every)} taps: p50 {result['tap_p50_ms']} ms, p95 {result['tap_p95_ms']} ms; "
+          f"budget p95 <= {BUDGET_P95_MS:.0f} ms, round trips <= {BUDGET_ROUND_TRIPS}")
+    print(json.dumps(result))
+    over = result["tap_p95_ms"] > BUDGET_P95_MS or result["ddb_round_trips_max"] > BUDGET_ROUND_TRIPS
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
