@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
-from localdev.stack import ROOT, LocalStack
+from localdev.stack import LocalStack, default_state_dir
 
 
 def port_from_env(name: str, default: int) -> int:
@@ -68,7 +67,7 @@ def banner(stack: LocalStack) -> str:
 def main() -> int:
     api_port = port_from_env("CHIIKI_API_PORT", 8000)
     moto_port = port_from_env("CHIIKI_MOTO_PORT", 5005)
-    state_dir = Path(os.environ.get("CHIIKI_STATE_DIR") or ROOT / ".local")
+    state_dir = default_state_dir()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with LocalStack(api_port=api_port, moto_port=moto_port, state_dir=state_dir) as stack:

@@ -33,6 +33,11 @@ HEALTH_TIMEOUT_S = 60.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def default_state_dir() -> Path:
+    """Where `make run` keeps demo terminal keys and agent configs (never committed)."""
+    return Path(os.environ.get("CHIIKI_STATE_DIR") or ROOT / ".local")
+
+
 def require_free(port: int, env_name: str) -> None:
     """Fail with a clear message now: moto's server thread would hang start() on a taken port."""
     with socket.socket() as s:

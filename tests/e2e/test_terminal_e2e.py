@@ -111,3 +111,11 @@ def test_a_store_terminal_checks_a_balance_takes_a_partial_point_payment_and_rec
 
         assert agent.balance(reader.tap(timeout_s=10))["balance"] == 0
     agent.close()
+
+
+def test_the_demo_tap_command_make_run_prints(stack):
+    env = {**os.environ, "CHIIKI_STATE_DIR": str(stack), "CHIIKI_CARD_PORT": str(free_port(socket.SOCK_DGRAM))}
+    done = subprocess.run([sys.executable, "-m", "localdev.tap", "--op", "balance"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "残高" in done.stdout and "電子マネー" in done.stdout
