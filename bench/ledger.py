@@ -141,8 +141,8 @@ class World:
 
     def new_card(self, points: int = GRANT) -> str:
         self._n += 1
-        idm = f"01{self._n:014X}"
-        self.ledger.open_card(idm=idm, card_number=f"{self._n:016d}", issuer_id=ISSUER)
+        idm = f"01{self._n:014x}"
+        self.ledger.open_card(idm=idm, card_number=f"JW{self._n:015d}", issuer_id=ISSUER)
         self.ledger.grant(idm, points, request_id=f"grant-{idm}", actor=OPERATOR, source=Source.INITIAL)
         return idm
 

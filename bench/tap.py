@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     counter.install()
     with tempfile.TemporaryDirectory() as state, LocalStack(
         api_port=free_port(), moto_port=free_port(), state_dir=Path(state), quiet=True
-    ) as stack:
+    ):
         from terminal_agent.agent import Agent
         from terminal_agent.card import CardReader
         from terminal_agent.config import AgentConfig

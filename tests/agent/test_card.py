@@ -8,7 +8,6 @@ import select
 import socket
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -205,9 +204,7 @@ def test_an_in_process_emulator_can_change_the_card_between_taps():
 
 def test_a_tap_with_no_card_returns_none_after_its_timeout():
     with CardReader(f"udp:127.0.0.1:{free_udp_port()}") as reader:
-        started = time.monotonic()
         assert reader.tap(0.1) is None
-    assert time.monotonic() - started < TAP_TIMEOUT_S  # bounded, not a timing assertion
 
 
 def test_the_udp_driver_refuses_anything_but_loopback():
