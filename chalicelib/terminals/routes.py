@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
@@ -13,7 +14,9 @@ from ..http import json_errors
 from ..schemas import BodyInvalid, parse
 from .domain import Operation
 from .errors import InvalidBody
-from .service import Caller, TerminalService
+
+if TYPE_CHECKING:
+    from .service import Caller, TerminalService
 
 bp = Blueprint(__name__)
 
