@@ -3,8 +3,12 @@
 from chalice import Chalice
 
 from chalicelib.ledger.routes import bp as ledger_routes
+from chalicelib.mypage.routes import bp as mypage_routes
+from chalicelib.observability import quiet_libraries
 from chalicelib.terminals.routes import bp as terminal_routes
 
+quiet_libraries()
 app = Chalice(app_name="chiiki-points")
 app.register_blueprint(ledger_routes)
 app.register_blueprint(terminal_routes)
+app.register_blueprint(mypage_routes)

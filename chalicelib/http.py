@@ -9,6 +9,7 @@ from collections.abc import Callable
 from chalice import Response
 
 from .ledger import errors as ledger_errors
+from .mypage.errors import MyPageError
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -35,7 +36,10 @@ STATUS: dict[type[Exception], int] = {
 }
 
 
-def error_response(exc: ledger_errors.LedgerError) -> Response:
+def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
+    if isinstance(exc, MyPageError):
+        return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status,
+                        headers={"Cache-Control": "no-store"})
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     body = {"code": exc.code, "message": str(exc)}
     if isinstance(exc, ledger_errors.InsufficientPoints):
@@ -48,7 +52,7 @@ def json_errors(view: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
-        except ledger_errors.LedgerError as exc:
+        except (ledger_errors.LedgerError, MyPageError) as exc:
             return error_response(exc)
 
     return wrapper

@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .ledger.service import Ledger
+    from .mypage.service import MyPage
+    from .settings import Settings
     from .table import Table
     from .terminals.service import TerminalService
+
+
+def settings() -> Settings:
+    from .settings import get_settings
+
+    return get_settings()
 
 
 @lru_cache(maxsize=1)
@@ -35,3 +43,18 @@ def terminals() -> TerminalService:
     from .terminals.store import TerminalStore
 
     return TerminalService(ledger(), TerminalStore(table()))
+
+
+@lru_cache(maxsize=1)
+def mypage() -> MyPage:
+    from .mail import Mailer
+    from .mypage.service import MyPage
+    from .mypage.store import MyPageStore
+    from .terminals.store import TerminalStore
+
+    s = settings()
+    mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
+    directory = TerminalStore(table())
+    return MyPage(
+        ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
+    )

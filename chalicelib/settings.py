@@ -6,12 +6,20 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Only `make run` and the tests may run without a secret of their own; a deployed stack
+# sets CHIIKI_SECRET_KEY from Secrets Manager (see .chalice/config.json).
+LOCAL_SECRET = "local-development-only-not-a-secret"
+
 
 @dataclass(frozen=True)
 class Settings:
     region: str
     table_name: str
     dynamodb_endpoint: str | None
+    ses_endpoint: str | None
+    mail_from: str
+    secret_key: bytes  # keys the hashes of e-mail addresses and codes
+    secure_cookies: bool
 
 
 @lru_cache(maxsize=1)
@@ -21,4 +29,8 @@ def get_settings() -> Settings:
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-1",
         table_name=env.get("CHIIKI_TABLE", "chiiki-points"),
         dynamodb_endpoint=env.get("CHIIKI_DYNAMODB_ENDPOINT") or None,
+        ses_endpoint=env.get("CHIIKI_SES_ENDPOINT") or None,
+        mail_from=env.get("CHIIKI_MAIL_FROM", "noreply@points.example.jp"),
+        secret_key=env.get("CHIIKI_SECRET_KEY", LOCAL_SECRET).encode(),
+        secure_cookies=env.get("CHIIKI_INSECURE_COOKIES", "") != "1",
     )

@@ -87,8 +87,54 @@ def terminal_service(ledger, store, clock):
     return TerminalService(ledger, TerminalStore(store.table), clock=clock)
 
 
+SENDER = "noreply@points.example.jp"
+
+
+class Outbox:
+    """The mail moto's SES has accepted, newest last."""
+
+    def messages(self) -> list:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        return list(ses_backends[DEFAULT_ACCOUNT_ID]["ap-northeast-1"].sent_messages)
+
+    def last_to(self, address: str):
+        found = [m for m in self.messages() if address in m.destinations["ToAddresses"]]
+        return found[-1] if found else None
+
+    def code_for(self, address: str) -> str:
+        import re
+
+        message = self.last_to(address)
+        assert message is not None, "no mail to that address"
+        return re.search(r"確認コード: (\d{4})", message.body).group(1)
+
+
 @pytest.fixture
-def api(terminal_service, monkeypatch):
+def outbox(aws) -> Outbox:
+    import boto3
+
+    boto3.client("ses", region_name="ap-northeast-1").verify_email_identity(EmailAddress=SENDER)
+    return Outbox()
+
+
+@pytest.fixture
+def mypage_service(terminal_service, outbox):
+    import boto3
+
+    from chalicelib.mail import Mailer
+    from chalicelib.mypage.service import MyPage
+    from chalicelib.mypage.store import MyPageStore
+
+    ledger = terminal_service.ledger
+    mailer = Mailer(sender=SENDER, client=boto3.client("ses", region_name="ap-northeast-1"))
+    return MyPage(ledger, MyPageStore(ledger.store.table), mailer, b"test-secret",
+                  merchants=lambda issuer: terminal_service.merchants(issuer))
+
+
+@pytest.fixture
+def api(terminal_service, mypage_service, monkeypatch):
     """The Chalice app in-process, its services bound to the moto table and the test clock."""
     from chalice.test import Client
 
@@ -97,5 +143,6 @@ def api(terminal_service, monkeypatch):
 
     monkeypatch.setattr(services, "ledger", lambda: terminal_service.ledger)
     monkeypatch.setattr(services, "terminals", lambda: terminal_service)
+    monkeypatch.setattr(services, "mypage", lambda: mypage_service)
     with Client(app) as client:
         yield client

@@ -171,6 +171,7 @@ class Ledger:
             lot = change.movements[0]
             result = {
                 "granted": amount,
+                "source": source.value,
                 "lot": lot.lot_id,
                 "valid_from": valid_from.isoformat(),
                 "expires_on": lot.expires_on.isoformat(),

@@ -1,0 +1,92 @@
+"""MyPage errors: one root, one subclass per rule. Each has a stable code, an HTTP
+status and a message in Japanese that the PWA shows as it is."""
+
+from __future__ import annotations
+
+
+class MyPageError(Exception):
+    code = "mypage_error"
+    status = 400
+    message = "処理できませんでした。"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+
+class InvalidInput(MyPageError):
+    code = "invalid_request"
+    message = "入力内容を確認してください。"
+
+
+class CodeInvalid(MyPageError):
+    code = "code_invalid"
+    message = "確認コードが正しくないか、有効期限が切れています。"
+
+    def __init__(self, tries_left: int | None = None) -> None:
+        text = self.message
+        if tries_left:
+            text += f"（あと{tries_left}回入力できます）"
+        super().__init__(text)
+
+
+class TooManyAttempts(MyPageError):
+    code = "too_many_attempts"
+    status = 429
+    message = "試行回数が上限に達しました。しばらくしてからもう一度お試しください。"
+
+
+class SignupExpired(MyPageError):
+    code = "signup_expired"
+    message = "登録の手続きの有効期限が切れました。最初からやり直してください。"
+
+
+class EmailTaken(MyPageError):
+    code = "email_taken"
+    status = 409
+    message = "このメールアドレスは登録済みです。ログインしてください。"
+
+
+class CardMismatch(MyPageError):
+    code = "card_mismatch"
+    message = "カード番号または生年月日が一致しません。"
+
+
+class LinkLocked(MyPageError):
+    code = "link_locked"
+    status = 429
+    message = "カード登録の失敗が続いたため、本日は登録できません。明日もう一度お試しください。"
+
+
+class CardAlreadyLinked(MyPageError):
+    code = "card_already_linked"
+    status = 409
+    message = "このカードはすでに登録されています。"
+
+
+class WeakPassword(MyPageError):
+    code = "weak_password"
+    message = "パスワードは8文字以上128文字以内で入力してください。"
+
+
+class LoginFailed(MyPageError):
+    code = "login_failed"
+    status = 401
+    message = "メールアドレスまたはパスワードが正しくありません。"
+
+
+class NotLoggedIn(MyPageError):
+    code = "not_logged_in"
+    status = 401
+    message = "ログインしてください。"
+
+
+class CsrfFailed(MyPageError):
+    code = "csrf_failed"
+    status = 403
+    message = "画面の有効期限が切れました。再読み込みしてからもう一度お試しください。"
+
+
+class CardNotLinked(MyPageError):
+    code = "card_not_found"
+    status = 404
+    message = "カードが見つかりません。"

@@ -1,0 +1,417 @@
+"""MyPage use cases: signup by e-mail code, login, sessions, linked cards and what a
+member sees of them, preferences, password change and reset, withdrawal.
+
+Addresses and codes are stored only as keyed hashes (HMAC-SHA256 with the deployment's
+secret) except the address a member signed up with, which reminders are sent to.
+Answers never tell whether an address is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..ledger.domain import Card
+from ..ledger.errors import CardNotFound
+from ..ledger.service import Ledger
+from ..mail import Mailer
+from ..observability import logger
+from ..terminals.domain import Merchant
+from . import domain
+from .errors import (
+    CardAlreadyLinked,
+    CardMismatch,
+    CardNotLinked,
+    CodeInvalid,
+    CsrfFailed,
+    InvalidInput,
+    LinkLocked,
+    LoginFailed,
+    NotLoggedIn,
+    SignupExpired,
+    TooManyAttempts,
+    WeakPassword,
+)
+from .store import Conflict, Link, Member, MyPageStore, Session
+
+SIGNUP, RESET = "signup", "reset"
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A session: its cookie value (given once) and the CSRF token that goes with it."""
+
+    member_id: str
+    cookie: str
+    csrf_token: str
+
+
+class _Passwords:
+    """argon2id, built on first use (the library loads a native extension)."""
+
+    def __init__(self) -> None:
+        from argon2 import PasswordHasher
+
+        self.hasher = PasswordHasher()
+        # Verifying against this when an address is unknown keeps both paths equally slow.
+        self.dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import Argon2Error
+
+        try:
+            return self.hasher.verify(password_hash, password)
+        except Argon2Error:
+            return False
+
+
+class MyPage:
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: MyPageStore,
+        mailer: Mailer,
+        secret: bytes,
+        *,
+        issuer_id: str = "niimi",
+        merchants: Callable[[str], list[Merchant]] = lambda issuer: [],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.mailer = mailer
+        self.secret = secret
+        self.issuer_id = issuer_id
+        self.merchants = merchants
+        self.clock = clock or ledger.clock
+        self._passwords: _Passwords | None = None
+
+    @property
+    def passwords(self) -> _Passwords:
+        if self._passwords is None:
+            self._passwords = _Passwords()
+        return self._passwords
+
+    def _key(self, purpose: str, value: str) -> str:
+        return hmac.new(self.secret, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def _email_key(self, email: str) -> str:
+        return self._key("email", email)
+
+    def _email(self, text: str) -> str:
+        email = domain.normalize_email(text)
+        if email is None:
+            raise InvalidInput("メールアドレスの形式が正しくありません。")
+        return email
+
+    def _today(self) -> date:
+        return self.ledger.today(self.issuer_id)
+
+    # -- throttles ---------------------------------------------------------------------
+
+    def _count(self, scope: str, key: str, span: timedelta) -> int:
+        window, _ = self.store.window(scope, key)
+        return window.recent(self.clock(), span)
+
+    def _record(self, scope: str, key: str, span: timedelta, limit: int | None = None) -> bool:
+        """Add an event to the window; with `limit`, only while fewer than `limit` are in it."""
+        for _ in range(10):
+            now = self.clock()
+            window, version = self.store.window(scope, key)
+            if limit is not None and window.recent(now, span) >= limit:
+                return False
+            try:
+                self.store.save_window(scope, key, window.add(now, span), version, now + span)
+                return True
+            except Conflict:
+                continue  # a concurrent request added one: count again
+        raise TooManyAttempts()
+
+    # -- codes -------------------------------------------------------------------------
+
+    def _send_code(self, purpose: str, email: str, subject: str, body: Callable[[str], str]) -> None:
+        email_key = self._email_key(email)
+        if not self._record(f"codes-{purpose}", email_key, timedelta(hours=1), limit=domain.CODES_PER_HOUR):
+            raise TooManyAttempts()
+        code = f"{secrets.randbelow(10_000):04d}"
+        self.store.put_code(purpose, email_key, self._key("code", code), self.clock() + domain.CODE_VALID)
+        self.mailer.send(email, subject, body(code))
+        logger().info("code sent", extra={"purpose": purpose, "address_key": email_key[:12]})
+
+    def _check_code(self, purpose: str, email: str, code: str) -> None:
+        email_key = self._email_key(email)
+        try:
+            stored = self.store.try_code(purpose, email_key, domain.CODE_TRIES)
+        except Conflict as exc:
+            raise TooManyAttempts() from exc
+        if stored is None or stored.expires_at < self.clock():
+            raise CodeInvalid()
+        if not hmac.compare_digest(stored.code_hash, self._key("code", code.strip())):
+            raise CodeInvalid(tries_left=domain.CODE_TRIES - stored.tries)
+        self.store.delete_code(purpose, email_key)
+
+    # -- signup --------------------------------------------------------------------------
+
+    def start_signup(self, email_text: str) -> None:
+        """Send a code, or to a known address a note that it is registered: the answer is
+        the same either way."""
+        email = self._email(email_text)
+        if self.store.member_by_email(self._email_key(email)) is not None:
+            self._send_code(SIGNUP, email, "にーみんポイント マイページ登録について", _already_registered)
+        else:
+            self._send_code(SIGNUP, email, "にーみんポイント マイページ 確認コード", _signup_code)
+
+    def verify_signup(self, email_text: str, code: str) -> str:
+        email = self._email(email_text)
+        self._check_code(SIGNUP, email, code)
+        if self.store.member_by_email(self._email_key(email)) is not None:
+            raise CodeInvalid()  # the note sent to a registered address carries no code
+        token = secrets.token_urlsafe(32)
+        self.store.put_signup(self._key("signup", token), email, self.clock() + domain.SIGNUP_VALID)
+        return token
+
+    def complete_signup(self, token: str, card_number: str, birth_date: str, password: str) -> LoggedIn:
+        signup_key = self._key("signup", token)
+        found = self.store.signup(signup_key)
+        if found is None or found[1] < self.clock():
+            raise SignupExpired()
+        email = found[0]
+        if not domain.password_ok(password):
+            raise WeakPassword()
+        card = self._matching_card(self._key("email", email), card_number, birth_date)
+        member = Member(secrets.token_urlsafe(16), email, self.passwords.hash(password), True)
+        link = Link(secrets.token_urlsafe(12), card.idm, domain.mask_card_number(card.card_number), self.clock())
+        try:
+            self.store.create_member(member, self._email_key(email), signup_key, link, self.clock())
+        except Conflict as exc:
+            raise SignupExpired() from exc
+        return self._new_session(member.member_id)
+
+    def _matching_card(self, who: str, card_number: str, birth_date: str) -> Card:
+        """The issued, active card with this number and holder birth date. Five failures
+        in a day lock `who` out of linking until the day ends."""
+        issuer = self.ledger.issuer(self.issuer_id)
+        since = datetime.combine(self._today(), time.min, tzinfo=ZoneInfo(issuer.time_zone))
+        window, _ = self.store.window("link-failures", who)
+        if sum(1 for t in window.times if t >= since) >= domain.LINK_FAILURES_PER_DAY:
+            raise LinkLocked()
+        card = self._card_by_number(card_number.strip().upper())
+        stored = self.ledger.store.get_card(card.idm) if card else None
+        if stored is None or stored.card.status.closed or stored.birth_date != birth_date.strip():
+            self._record("link-failures", who, timedelta(days=1))
+            logger().info("card link refused", extra={"who": who[:12]})
+            raise CardMismatch()
+        return stored.card
+
+    def _card_by_number(self, card_number: str) -> Card | None:
+        idm = self.ledger.store.idm_for_number(card_number)
+        if idm is None:
+            return None
+        try:
+            card = self.ledger.card(idm)
+        except CardNotFound:
+            return None
+        return card if card.issuer == self.issuer_id else None
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def _new_session(self, member_id: str) -> LoggedIn:
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        session = Session(member_id, _sha256(token), now, now)
+        self.store.put_session(session, domain.session_deadline(now, now))
+        return LoggedIn(member_id, f"{member_id}.{token}", self._csrf(token))
+
+    def _csrf(self, token: str) -> str:
+        return self._key("csrf", token)
+
+    def login(self, email_text: str, password: str, source_ip: str) -> LoggedIn:
+        email = domain.normalize_email(email_text) or email_text.strip().lower()
+        email_key = self._email_key(email)
+        ip_key = self._key("ip", source_ip)
+        if (
+            self._count("login-address", email_key, domain.LOGIN_WINDOW) >= domain.LOGIN_FAILURES_PER_ADDRESS
+            or self._count("login-ip", ip_key, domain.LOGIN_WINDOW) >= domain.LOGIN_FAILURES_PER_IP
+        ):
+            raise TooManyAttempts()
+        member = self.store.member_by_email(email_key)
+        ok = self.passwords.verify(member.password_hash if member else self.passwords.dummy, password)
+        if member is None or not ok:
+            self._record("login-address", email_key, domain.LOGIN_WINDOW)
+            self._record("login-ip", ip_key, domain.LOGIN_WINDOW)
+            logger().info("login failed", extra={"address_key": email_key[:12]})
+            raise LoginFailed()
+        logger().info("logged in", extra={"member": member.member_id})
+        return self._new_session(member.member_id)
+
+    def authenticate(self, cookie: str | None, csrf_header: str | None = None, *, changing: bool = False) -> Session:
+        """The session of a request's cookie; for a state-changing request, also its CSRF token."""
+        if not cookie or "." not in cookie:
+            raise NotLoggedIn()
+        member_id, token = cookie.split(".", 1)
+        session = self.store.session(member_id, _sha256(token))
+        now = self.clock()
+        if session is None or domain.session_deadline(session.created_at, session.last_seen) <= now:
+            raise NotLoggedIn()
+        if changing and not (csrf_header and hmac.compare_digest(csrf_header, self._csrf(token))):
+            raise CsrfFailed()
+        if now - session.last_seen >= domain.SESSION_TOUCH:
+            self.store.touch_session(session, now, domain.session_deadline(session.created_at, now))
+        return session
+
+    def csrf_for(self, cookie: str) -> str:
+        return self._csrf(cookie.split(".", 1)[1])
+
+    def logout(self, session: Session) -> None:
+        self.store.delete_session(session.member_id, session.token_hash)
+
+    # -- the member ----------------------------------------------------------------------
+
+    def member(self, session: Session) -> Member:
+        member = self.store.member(session.member_id)
+        if member is None:
+            raise NotLoggedIn()
+        return member
+
+    def set_reminders(self, session: Session, on: bool) -> None:
+        self.store.set_reminders(session.member_id, on)
+
+    def change_password(self, session: Session, current: str, new: str) -> None:
+        member = self.member(session)
+        if not self.passwords.verify(member.password_hash, current):
+            raise LoginFailed("現在のパスワードが正しくありません。")
+        if not domain.password_ok(new):
+            raise WeakPassword()
+        self.store.set_password(member.member_id, self.passwords.hash(new))
+        self.store.delete_sessions(member.member_id, keep=session.token_hash)
+
+    def start_reset(self, email_text: str) -> None:
+        email = self._email(email_text)
+        if self.store.member_by_email(self._email_key(email)) is None:
+            # Count it all the same, so the limit (and the answer) cannot tell the difference.
+            if not self._record(f"codes-{RESET}", self._email_key(email), timedelta(hours=1),
+                                limit=domain.CODES_PER_HOUR):
+                raise TooManyAttempts()
+            return
+        self._send_code(RESET, email, "にーみんポイント パスワード再設定コード", _reset_code)
+
+    def complete_reset(self, email_text: str, code: str, new_password: str) -> None:
+        email = self._email(email_text)
+        if not domain.password_ok(new_password):
+            raise WeakPassword()
+        self._check_code(RESET, email, code)
+        member = self.store.member_by_email(self._email_key(email))
+        if member is None:
+            raise CodeInvalid()
+        self.store.set_password(member.member_id, self.passwords.hash(new_password))
+        self.store.delete_sessions(member.member_id)
+
+    def withdraw(self, session: Session, password: str) -> None:
+        member = self.member(session)
+        if not self.passwords.verify(member.password_hash, password):
+            raise LoginFailed("パスワードが正しくありません。")
+        self.store.delete_member(member.member_id, self._email_key(member.email))
+
+    # -- linked cards -----------------------------------------------------------------------
+
+    def link_card(self, session: Session, card_number: str, birth_date: str) -> str:
+        card = self._matching_card(f"member:{session.member_id}", card_number, birth_date)
+        if any(link.idm == card.idm for link in self.store.links(session.member_id)):
+            raise CardAlreadyLinked()
+        link = Link(secrets.token_urlsafe(12), card.idm, domain.mask_card_number(card.card_number), self.clock())
+        self.store.add_link(session.member_id, link)
+        return link.link_id
+
+    def unlink_card(self, session: Session, card_id: str) -> None:
+        if not self.store.delete_link(session.member_id, card_id):
+            raise CardNotLinked()
+
+    def _linked(self, session: Session, card_id: str) -> Link:
+        link = self.store.link(session.member_id, card_id)
+        if link is None:
+            raise CardNotLinked()
+        return link
+
+    def cards(self, session: Session) -> list[dict]:
+        out = []
+        for link in sorted(self.store.links(session.member_id), key=lambda x: x.linked_at):
+            view = self.ledger.balance(link.idm)
+            soon = _expiring(view.lots, view.day)
+            out.append({"card_id": link.link_id, "card_number_masked": link.card_number_masked,
+                        "balance": view.balance, "expiring_soon": soon["points"]})
+        return out
+
+    def card(self, session: Session, card_id: str) -> dict:
+        link = self._linked(session, card_id)
+        view = self.ledger.balance(link.idm)
+        return {
+            "card_id": link.link_id,
+            "card_number_masked": link.card_number_masked,
+            "balance": view.balance,
+            "as_of": view.day.isoformat(),
+            "lots": [{"points": lot.remaining, "expires_on": lot.expires_on.isoformat(), "source": lot.source.value}
+                     for lot in view.lots],
+            "expiring_soon": _expiring(view.lots, view.day),
+        }
+
+    def stores(self) -> list[dict]:
+        return [{"name": m.name, "area": m.area, "category": m.category}
+                for m in sorted(self.merchants(self.issuer_id), key=lambda m: (m.area, m.name))]
+
+    def history(self, session: Session, card_id: str, cursor: str | None, limit: int = 20) -> dict:
+        link = self._linked(session, card_id)
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidInput()
+        page = self.ledger.history(link.idm, limit=limit, cursor=cursor)
+        names = {m.merchant_id: m.name for m in self.merchants(self.issuer_id)}
+        return {
+            "entries": [
+                {"at": e.at.isoformat(), "day": e.day.isoformat(), "kind": e.kind,
+                 "points": domain.net_points(e), "label": domain.entry_label(e, names)}
+                for e in page.entries
+            ],
+            "next_cursor": page.next_cursor,
+        }
+
+
+def _expiring(lots, day: date) -> dict:
+    until = day + domain.EXPIRING_SOON
+    return {"points": sum(lot.remaining for lot in lots if lot.expires_on <= until), "until": until.isoformat()}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _signup_code(code: str) -> str:
+    return (
+        "にーみんポイント マイページへのご登録ありがとうございます。\n\n"
+        f"確認コード: {code}\n\n"
+        "このコードの有効期限は10分です。画面に入力して登録を続けてください。\n"
+        "お心当たりのない場合は、このメールを破棄してください。\n"
+    )
+
+
+def _already_registered(code: str) -> str:
+    return (
+        "このメールアドレスは、にーみんポイント マイページに登録済みです。\n"
+        "ログイン画面からログインしてください。パスワードをお忘れの場合は「パスワードを忘れた方」から再設定できます。\n"
+        "お心当たりのない場合は、このメールを破棄してください。\n"
+    )
+
+
+def _reset_code(code: str) -> str:
+    return (
+        "にーみんポイント マイページのパスワード再設定を受け付けました。\n\n"
+        f"確認コード: {code}\n\n"
+        "このコードの有効期限は10分です。\n"
+        "お心当たりのない場合は、このメールを破棄してください。パスワードは変更されません。\n"
+    )
