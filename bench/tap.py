@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     counter = DynamoCounter()
     counter.install()
     with tempfile.TemporaryDirectory() as state, LocalStack(
-        api_port=free_port(), moto_port=free_port(), state_dir=Path(state), quiet=True
+        api_port=free_port(), moto_port=free_port(), mail_port=free_port(), state_dir=Path(state), quiet=True
     ):
         from terminal_agent.agent import Agent
         from terminal_agent.card import CardReader

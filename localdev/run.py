@@ -1,6 +1,7 @@
 """`make run`: the API on `chalice local`, DynamoDB on an in-process moto server, demo data.
 
-    CHIIKI_API_PORT   (default 8000)  chalice local
+    CHIIKI_API_PORT   (default 8000)  the resident PWA and the API, one origin
+    CHIIKI_MAIL_PORT  (default 8025)  the local outbox: mail sent through (moto's) SES
     CHIIKI_MOTO_PORT  (default 5005)  moto's server, DynamoDB endpoint
     CHIIKI_STATE_DIR  (default .local) demo terminal keys and agent configs
 
@@ -42,11 +43,13 @@ def banner(stack: LocalStack) -> str:
     lines += [
         "",
         "Chiiki Points is running (local, fake AWS, 127.0.0.1 only):",
+        f"  MyPage (PWA)   {stack.api_url}/",
+        f"  mail outbox    {stack.outbox_url}/   (the 4-digit codes arrive here)",
         f"  API            {stack.api_url}/api/health",
         f"  issuer         {stack.api_url}/api/issuers/niimi",
         f"  terminal API   {stack.api_url}/api/terminal/v1/…  (OpenAPI: chalicelib/openapi.json)",
         f"  DynamoDB       {stack.moto_url}  (moto; table {stack.table})",
-        "  demo cards     (issuer niimi; card number + birth date to link on MyPage)",
+        "  demo cards     (issuer niimi; sign up on MyPage with a card number and birth date)",
     ]
     for card in stack.cards:
         s = card.spec
@@ -67,10 +70,12 @@ def banner(stack: LocalStack) -> str:
 def main() -> int:
     api_port = port_from_env("CHIIKI_API_PORT", 8000)
     moto_port = port_from_env("CHIIKI_MOTO_PORT", 5005)
+    mail_port = port_from_env("CHIIKI_MAIL_PORT", 8025)
     state_dir = default_state_dir()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with LocalStack(api_port=api_port, moto_port=moto_port, state_dir=state_dir) as stack:
+        ports = {"api_port": api_port, "moto_port": moto_port, "mail_port": mail_port}
+        with LocalStack(**ports, state_dir=state_dir) as stack:
             print(banner(stack), flush=True)
             try:
                 code = stack.wait()

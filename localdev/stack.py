@@ -1,8 +1,11 @@
 """The local stack: moto's server standing in for AWS, the table, the demo data, and the
 API on `chalice local`. Used by `make run`, the end-to-end tests and the tap benchmark.
 
-    with LocalStack(api_port=8000, moto_port=5005, state_dir=Path(".local")) as stack:
-        stack.api_url, stack.cards, stack.terminals
+    with LocalStack(api_port=8000, moto_port=5005, mail_port=8025, state_dir=Path(".local")) as stack:
+        stack.api_url, stack.outbox_url, stack.cards, stack.terminals
+
+The resident PWA and the API share one origin (`api_url`): a small web server serves
+pwa/ and proxies /api to `chalice local` on a port of its own, as CloudFront does.
 
 Everything binds 127.0.0.1 and uses fake AWS credentials: nothing reaches AWS.
 """
@@ -25,6 +28,7 @@ from types import TracebackType
 from localdev.fake_aws import REGION, use_fake_aws
 
 HOST = "127.0.0.1"
+MAIL_FROM = "noreply@niimi.example.jp"
 STAGE = "dev"
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT_S = 60.0
@@ -89,8 +93,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 @dataclass
 class LocalStack:
-    api_port: int
+    api_port: int  # the one origin: the PWA and /api
     moto_port: int
+    mail_port: int  # the local outbox page
     state_dir: Path  # demo terminal keys and agent configs
     quiet: bool = False  # chalice's own request log to /dev/null (benchmarks, tests)
     cards: list = field(default_factory=list)
@@ -104,9 +109,14 @@ class LocalStack:
     def moto_url(self) -> str:
         return f"http://{HOST}:{self.moto_port}"
 
+    @property
+    def outbox_url(self) -> str:
+        return f"http://{HOST}:{self.mail_port}"
+
     def __enter__(self) -> LocalStack:
         require_free(self.api_port, "CHIIKI_API_PORT")
         require_free(self.moto_port, "CHIIKI_MOTO_PORT")
+        require_free(self.mail_port, "CHIIKI_MAIL_PORT")
         use_fake_aws(in_process=False)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per DynamoDB call is noise
 
@@ -118,6 +128,7 @@ class LocalStack:
         serialize_dynamodb()  # moto's transactions are not isolated across its request threads otherwise
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.moto_port, verbose=False)
         self._chalice: subprocess.Popen | None = None
+        self._servers: list = []
         self._moto.start()
         try:
             self._load()
@@ -142,13 +153,21 @@ class LocalStack:
         self.cards = load_demo(store)
         terminals = TerminalService(Ledger(store), TerminalStore(table))
         self.terminals = load_demo_terminals(terminals, self.state_dir, self.api_url)
+        import boto3
+
+        boto3.client("ses", region_name=REGION, endpoint_url=self.moto_url).verify_email_identity(
+            EmailAddress=MAIL_FROM
+        )
 
     def _start_api(self) -> None:
-        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": self.moto_url, "CHIIKI_TABLE": self.table,
-               "PYTHONUNBUFFERED": "1"}
+        from localdev import outbox, web
+
+        chalice_port = free_port()
+        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": self.moto_url, "CHIIKI_SES_ENDPOINT": self.moto_url,
+               "CHIIKI_MAIL_FROM": MAIL_FROM, "CHIIKI_TABLE": self.table, "PYTHONUNBUFFERED": "1"}
         self._chalice = subprocess.Popen(
             [str(Path(sys.prefix) / "bin" / "chalice"), "local", "--no-autoreload",
-             "--host", HOST, "--port", str(self.api_port), "--stage", STAGE],
+             "--host", HOST, "--port", str(chalice_port), "--stage", STAGE],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL if self.quiet else None,
@@ -157,6 +176,8 @@ class LocalStack:
             # a KeyboardInterrupt traceback from it.
             start_new_session=True,
         )
+        self._servers.append(web.serve(HOST, self.api_port, ROOT / "pwa", f"http://{HOST}:{chalice_port}"))
+        self._servers.append(outbox.serve(HOST, self.mail_port))
         wait_healthy(f"{self.api_url}/api/health", self._chalice)
 
     def wait(self) -> int:
@@ -167,6 +188,9 @@ class LocalStack:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
         if self._chalice is not None:
             stop(self._chalice)
         self._moto.stop()

@@ -53,8 +53,9 @@ def wait_for(url: str, proc: subprocess.Popen) -> None:
 
 
 def test_make_run_serves_the_api_and_stops_cleanly(tmp_path):
-    api_port, moto_port = free_ports(2)
+    api_port, moto_port, mail_port = free_ports(3)
     env = {**os.environ, "CHIIKI_API_PORT": str(api_port), "CHIIKI_MOTO_PORT": str(moto_port),
+           "CHIIKI_MAIL_PORT": str(mail_port), "CHIIKI_STATE_DIR": str(tmp_path),
            "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "run.log"
     api = f"http://127.0.0.1:{api_port}"

@@ -52,8 +52,9 @@ def healthy(url: str) -> bool:
 def stack(tmp_path_factory):
     """`python -m localdev.run` on free ports; yields the folder with the agent configs."""
     state = tmp_path_factory.mktemp("state")
-    api_port, moto_port = free_port(), free_port()
+    api_port, moto_port, mail_port = free_port(), free_port(), free_port()
     env = {**os.environ, "CHIIKI_API_PORT": str(api_port), "CHIIKI_MOTO_PORT": str(moto_port),
+           "CHIIKI_MAIL_PORT": str(mail_port),
            "CHIIKI_STATE_DIR": str(state)}
     proc = subprocess.Popen([sys.executable, "-m", "localdev.run"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
