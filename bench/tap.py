@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -76,17 +75,9 @@ def main(argv: list[str]) -> int:
         from terminal_agent.agent import Agent
         from terminal_agent.card import CardReader
         from terminal_agent.config import AgentConfig
+        from terminal_agent.emulator import spawned
 
-        card_port = free_port(socket.SOCK_DGRAM)
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "terminal_agent.emulator", "--port", str(card_port), "--idm", FRESH.idm,
-             "--balance", "20000", "--seq", "1", "--advance"],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )
-        try:
-            if not emulator.stdout.readline().startswith("ready"):
-                raise SystemExit("the emulated card did not start")
-            device = f"udp:127.0.0.1:{card_port}"
+        with spawned(free_port(socket.SOCK_DGRAM), FRESH.idm, balance=20000, seq=1) as device:
             config = AgentConfig.load(Path(state) / "agent-store.json")
             agent = Agent(dataclasses.replace(config, device=device, queue_path=Path(state) / "queue.sqlite"))
             operations = [
@@ -110,9 +101,6 @@ def main(argv: list[str]) -> int:
                         times_ms[name].append(elapsed)
                         round_trips[name] = max(round_trips[name], counter.count - before)
             agent.close()
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=10)
 
     every = [t for values in times_ms.values() for t in values]
     for name, values in times_ms.items():

@@ -22,6 +22,7 @@ import urllib.request
 
 from localdev.demo import CARD_PORT, FRESH, WORKED
 from localdev.stack import ROOT, default_state_dir
+from terminal_agent.emulator import spawned
 
 CARDS = {spec.card_number: spec for spec in (FRESH, WORKED)}
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -49,24 +50,15 @@ def main(argv: list[str]) -> int:
         config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     card = CARDS[args.card]
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "terminal_agent.emulator", "--port", str(port), "--idm", card.idm,
-         "--balance", "3000", "--seq", "1", "--advance"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
     try:
-        if not emulator.stdout.readline().startswith("ready"):
-            print("The emulated card did not start.", file=sys.stderr)
-            return 1
-        print(f"Emulated card {card.card_number} (e-money 3,000 yen) is on the reader at udp:127.0.0.1:{port}.")
-        command = ["tap", *agent_args] if agent_args else ["run"]
-        return subprocess.call([sys.executable, "-m", "terminal_agent", *command, "--config", str(config_path)],
-                               cwd=ROOT)
+        with spawned(port, card.idm, balance=3000, seq=1) as device:
+            print(f"Emulated card {card.card_number} (e-money 3,000 yen) is on the reader at {device}.")
+            command = ["tap", *agent_args] if agent_args else ["run"]
+            return subprocess.call(
+                [sys.executable, "-m", "terminal_agent", *command, "--config", str(config_path)], cwd=ROOT
+            )
     except KeyboardInterrupt:
         return 0
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,26 @@ class CardEmulator:
         return self._stop.is_set() or (self.max_taps is not None and taps >= self.max_taps)
 
 
+@contextlib.contextmanager
+def spawned(port: int, idm: str, *, balance: int, seq: int, advance: bool = True) -> Iterator[str]:
+    """An emulated card in a process of its own, for tests, benchmarks and demos; yields
+    its device path once it is ready, and stops it by its pid afterwards."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terminal_agent.emulator", "--port", str(port), "--idm", idm,
+         "--balance", str(balance), "--seq", str(seq), *(["--advance"] if advance else [])],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        if not (proc.stdout and proc.stdout.readline().startswith("ready")):
+            raise CardReaderError("the emulated card did not start")
+        yield f"udp:127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m terminal_agent.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True, help="UDP port on 127.0.0.1")

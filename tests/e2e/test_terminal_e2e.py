@@ -19,6 +19,7 @@ from localdev.demo import FRESH
 from terminal_agent.agent import Agent
 from terminal_agent.card import CardReader
 from terminal_agent.config import AgentConfig
+from terminal_agent.emulator import spawned
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -71,18 +72,8 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def card(tmp_path):
     """The demo card (5,000 pt) emulated in its own process, its e-money balance 3,000 yen."""
-    port = free_port(socket.SOCK_DGRAM)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal_agent.emulator", "--port", str(port), "--idm", FRESH.idm,
-         "--balance", "3000", "--seq", "120", "--advance"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout.readline().startswith("ready"), "the emulated card did not start"
-        yield f"udp:127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with spawned(free_port(socket.SOCK_DGRAM), FRESH.idm, balance=3000, seq=120) as device:
+        yield device
 
 
 def agent_for(stack: Path, device: str, tmp_path: Path) -> Agent:
