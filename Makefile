@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test bench venv clean package deploy
+.PHONY: run test bench venv clean package deploy browser
 
 venv: $(STAMP)
 
@@ -17,9 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m localdev.run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
+
+# Debian's Chromium and Japanese fonts for the browser tests and Lighthouse (root, or sudo).
+browser:
+	sh tools/install-browser.sh
 
 bench: $(STAMP)
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
