@@ -72,6 +72,7 @@ FORWARD = ("content-type", "cookie", "x-csrf-token", "accept", "accept-language"
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate",
        "content-length", "server", "date"}
 UPSTREAM_TIMEOUT_S = 30
+UNAVAILABLE = "サーバーに接続できません。しばらくしてからもう一度お試しください。"
 
 
 class StaticFile:
@@ -82,7 +83,8 @@ class StaticFile:
         self.mtime_ns = stat.st_mtime_ns
         self.body = path.read_bytes()
         self.type = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:20] + '"'
+        # Weak: the gzip and the identity forms share it.
+        self.etag = 'W/"' + hashlib.sha256(self.body).hexdigest()[:20] + '"'
         compressible = self.type.startswith(COMPRESSIBLE) and len(self.body) > 256
         self.gzipped = gzip.compress(self.body, 9, mtime=0) if compressible else None
 
@@ -161,7 +163,8 @@ class Handler(BaseHTTPRequestHandler):
             rel += "index.html"
         root = self.server.pwa_dir
         target = (root / rel).resolve()
-        if not target.is_relative_to(root) or not target.is_file() or any(p.startswith(".") for p in target.parts):
+        hidden = target.is_relative_to(root) and any(p.startswith(".") for p in target.relative_to(root).parts)
+        if not target.is_relative_to(root) or hidden or not target.is_file():
             self._plain(404, "not found")
             return
         f = self.server.static(target)
@@ -197,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
             data = upstream.read()
             out = [(k, v) for k, v in upstream.getheaders() if k.lower() not in HOP]
         except (OSError, http.client.HTTPException):
-            msg = {"code": "api_unavailable", "message": "サーバーに接続できません。しばらくしてからもう一度お試しください。"}
+            msg = {"code": "api_unavailable", "message": UNAVAILABLE}
             self._answer(502, {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"},
                          json.dumps(msg, ensure_ascii=False).encode())
             return
