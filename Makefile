@@ -26,7 +26,8 @@ browser:
 	sh tools/install-browser.sh
 
 bench: $(STAMP)
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@failed=""; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "over budget:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
