@@ -22,9 +22,16 @@ class Settings:
     secure_cookies: bool
 
 
+class MissingSecret(RuntimeError):
+    pass
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     env = os.environ
+    if "AWS_LAMBDA_FUNCTION_NAME" in env and not env.get("CHIIKI_SECRET_KEY"):
+        # Deployed without its secret: refuse rather than key hashes with a public string.
+        raise MissingSecret("CHIIKI_SECRET_KEY is not set for this function")
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-1",
         table_name=env.get("CHIIKI_TABLE", "chiiki-points"),

@@ -28,7 +28,6 @@ from types import TracebackType
 from localdev.fake_aws import REGION, use_fake_aws
 
 HOST = "127.0.0.1"
-MAIL_FROM = "noreply@niimi.example.jp"
 STAGE = "dev"
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT_S = 60.0
@@ -58,11 +57,11 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def stage_table() -> str:
+def stage_env() -> dict[str, str]:
     """`chalice local` applies the stage's environment over ours, so the demo data must go
-    to the table the stage names."""
+    to the table the stage names, and mail must come from the sender it names."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    return config["stages"][STAGE]["environment_variables"]["CHIIKI_TABLE"]
+    return config["stages"][STAGE]["environment_variables"]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen) -> None:
@@ -146,7 +145,7 @@ class LocalStack:
         from chalicelib.terminals.store import TerminalStore
         from localdev.demo import load_demo, load_demo_terminals
 
-        self.table = stage_table()
+        self.table = stage_env()["CHIIKI_TABLE"]
         table = Table(self.table, REGION, host=self.moto_url)
         table.create()
         store = CardStore(table)
@@ -156,7 +155,7 @@ class LocalStack:
         import boto3
 
         boto3.client("ses", region_name=REGION, endpoint_url=self.moto_url).verify_email_identity(
-            EmailAddress=MAIL_FROM
+            EmailAddress=stage_env()["CHIIKI_MAIL_FROM"]
         )
 
     def _start_api(self) -> None:
@@ -164,7 +163,7 @@ class LocalStack:
 
         chalice_port = free_port()
         env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": self.moto_url, "CHIIKI_SES_ENDPOINT": self.moto_url,
-               "CHIIKI_MAIL_FROM": MAIL_FROM, "CHIIKI_TABLE": self.table, "PYTHONUNBUFFERED": "1"}
+               "CHIIKI_TABLE": self.table, "PYTHONUNBUFFERED": "1"}
         self._chalice = subprocess.Popen(
             [str(Path(sys.prefix) / "bin" / "chalice"), "local", "--no-autoreload",
              "--host", HOST, "--port", str(chalice_port), "--stage", STAGE],

@@ -1,0 +1,28 @@
+"""Settings are read from the environment on first use; a deployed function never runs
+on the local development secret."""
+
+import pytest
+
+from chalicelib import settings
+
+
+@pytest.fixture(autouse=True)
+def fresh():
+    settings.get_settings.cache_clear()
+    yield
+    settings.get_settings.cache_clear()
+
+
+def test_a_lambda_without_its_secret_refuses_to_start(monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chiiki-points-prod")
+    monkeypatch.delenv("CHIIKI_SECRET_KEY", raising=False)
+    with pytest.raises(settings.MissingSecret):
+        settings.get_settings()
+
+
+def test_the_secret_and_table_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chiiki-points-prod")
+    monkeypatch.setenv("CHIIKI_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("CHIIKI_TABLE", "chiiki-points-prod")
+    s = settings.get_settings()
+    assert (s.secret_key, s.table_name, s.secure_cookies) == (b"s3cret", "chiiki-points-prod", True)
