@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.ledger.domain import Actor, Source
 from terminal_agent.agent import (
     CHARGES,
     EMONEY_PAYMENT_CANCELS,
@@ -26,26 +25,14 @@ from terminal_agent.client import ApiError, Offline
 from terminal_agent.messages import describe
 from terminal_agent.queue import FlushReport, OfflineQueue
 
-from .chalice_adapter import World
+from .conftest import IDM, OKA_IDM
 
-IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
-OKA_IDM = "00000000000000aa"
 JST = ZoneInfo("Asia/Tokyo")
 JOIN_S = 20
 
 
 def card(seq: int | None, balance: int | None = 10_000, idm: str = IDM) -> CardRead:
     return CardRead(idm, balance if seq is not None else None, seq, None)
-
-
-@pytest.fixture
-def world(api, terminal_service, ledger, tmp_path):
-    ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
-    ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
-    ledger.open_card(idm=OKA_IDM, card_number="JW000000000000002", issuer_id="okayama")
-    world = World(api, terminal_service, tmp_path)
-    yield world
-    world.close()
 
 
 def month_of(body: dict) -> str:

@@ -7,9 +7,6 @@ import re
 import socket
 from pathlib import Path
 
-import pytest
-
-from chalicelib.ledger.domain import Actor, Source
 from chalicelib.ledger.errors import LedgerError
 from chalicelib.terminals import signatures
 from terminal_agent.__main__ import main
@@ -19,21 +16,10 @@ from terminal_agent.messages import FALLBACK, MESSAGES, describe, message
 from terminal_agent.ui import TerminalUI
 
 from .chalice_adapter import World, session_for
+from .conftest import IDM, OKA_IDM
 
-IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
-OKA_IDM = "00000000000000aa"
 CARD = CardRead(IDM, 1234, 41, None)
 TAP_TIMEOUT_S = 10
-
-
-@pytest.fixture
-def world(api, terminal_service, ledger, tmp_path):
-    ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
-    ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
-    ledger.open_card(idm=OKA_IDM, card_number="JW000000000000002", issuer_id="okayama")
-    world = World(api, terminal_service, tmp_path)
-    yield world
-    world.close()
 
 
 class FakeReader:
