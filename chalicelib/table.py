@@ -94,9 +94,17 @@ def claim_item(claim: Claim, by: str) -> ClaimItem:
     return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
 
 
+class Contended(Exception):
+    """DynamoDB cancelled a transaction because another one was changing the same item at
+    that moment (TransactionConflict). Nothing was written; trying again is safe."""
+
+
 def failed_positions(exc: TransactWriteError) -> set[int]:
-    """Positions of the transaction items whose condition failed."""
+    """Positions of the transaction items whose condition failed. Raises Contended when
+    the transaction lost a race instead: then no condition was judged."""
     reasons = exc.cancellation_reasons or []
+    if any(r is not None and r.code == "TransactionConflict" for r in reasons):
+        raise Contended() from exc
     return {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from ..table import Claim, ClaimExists
+from ..table import Claim, ClaimExists, Contended
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
 from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
@@ -420,7 +420,7 @@ class Ledger:
             commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims)
             try:
                 self.store.commit(commit)
-            except VersionConflict:
+            except (VersionConflict, Contended):
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             except RequestExists:

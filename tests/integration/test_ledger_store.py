@@ -9,6 +9,7 @@ from datetime import date
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from chalicelib.ledger import errors
 from chalicelib.ledger.domain import Actor, CardStatus, Source
@@ -313,3 +314,29 @@ def test_malformed_card_identifiers_are_refused(ledger):
         ledger.open_card(idm="0123456789ABCDEF", card_number=OTHER_NUMBER, issuer_id="niimi")
     with pytest.raises(errors.InvalidRequest):
         ledger.open_card(idm=OTHER_IDM, card_number="JW1", issuer_id="niimi")
+
+
+def test_a_transaction_that_loses_a_race_in_dynamodb_is_tried_again(ledger, card):
+    """DynamoDB cancels a transaction with TransactionConflict when another one is changing
+    the same item; moto never does, so the answer is put in front of the call here."""
+    events = ledger.store.connection.client.meta.events
+    raced = []
+
+    def conflict_once(model, **_):
+        if model.name == "TransactWriteItems" and not raced:
+            raced.append(True)
+            parsed = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}],
+                "ResponseMetadata": {},
+            }
+            return AWSResponse("https://dynamodb.invalid/", 400, {}, None), parsed
+        return None
+
+    events.register("before-call.dynamodb.TransactWriteItems", conflict_once)
+    try:
+        paid = ledger.spend(card, 700, request_id="pay-raced", actor=TILL)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", conflict_once)
+    assert raced and paid["balance"] == 4300
+    assert ledger.balance(card).balance == 4300 and seq(ledger) == 2
