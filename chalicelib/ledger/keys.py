@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 
 CARD = "CARD#"
 ENTRY = "ENTRY#"
@@ -10,6 +11,17 @@ REQUEST = "REQ#"
 CARD_NUMBER = "CARDNO#"
 CANCELLED = "CANCELLED#"
 ISSUER = "ISSUER#"
+ISSUERS = "ISSUERS"
+EXPIRY = "EXP#"
+
+# Per-card work a job finds through an index (lots due on a day, payments in a month)
+# spreads over this many partition keys, so no index partition is hot.
+SHARDS = 16
+
+
+def shard(idm: str) -> int:
+    """A card's shard, 0..SHARDS-1: stable, and even over IDms."""
+    return int(hashlib.sha256(idm.encode()).hexdigest()[:8], 16) % SHARDS
 
 
 def card(idm: str) -> tuple[str, str]:
@@ -43,3 +55,36 @@ def cancelled(spend_entry_id: str) -> tuple[str, str]:
 
 def issuer(issuer_id: str) -> tuple[str, str]:
     return ISSUER + issuer_id, "ISSUER"
+
+
+def issuer_listing(issuer_id: str) -> tuple[str, str]:
+    """The issuer's row in the small ISSUERS partition the daily jobs list."""
+    return ISSUERS, ISSUER + issuer_id
+
+
+def issuer_from_listing(sk: str) -> str:
+    return sk.removeprefix(ISSUER)
+
+
+def expiry(issuer_id: str, day: date, idm: str) -> str:
+    """The by-expiry index key of a card whose earliest lot with points expires on `day`."""
+    return expiry_shard(issuer_id, day, shard(idm))
+
+
+def expiry_shard(issuer_id: str, day: date, shard_no: int) -> str:
+    return f"{EXPIRY}{issuer_id}#{day.isoformat()}#{shard_no:02d}"
+
+
+def expiry_shards(issuer_id: str, day: date) -> list[str]:
+    """Every by-expiry key of one issuer and day: one query each finds its cards."""
+    return [expiry_shard(issuer_id, day, n) for n in range(SHARDS)]
+
+
+def parse_expiry(key: str) -> tuple[str, date, int]:
+    """(issuer, day, shard) of a by-expiry key."""
+    issuer_id, day, shard_no = key.removeprefix(EXPIRY).rsplit("#", 2)
+    return issuer_id, date.fromisoformat(day), int(shard_no)
+
+
+def card_idm(pk: str) -> str:
+    return pk.removeprefix(CARD)

@@ -6,6 +6,13 @@
     CARDNO#<number>   CARDNO               card number → IDm, and its uniqueness
     CANCELLED#<id>    CANCELLED            a point payment's cancel, at most one
     ISSUER#<id>       ISSUER               issuer settings
+    ISSUERS           ISSUER#<id>          the list of issuers (a handful), for the daily jobs
+
+Index `by-expiry` (sparse, keys and `type` only): a card item carries `expiry_key` =
+EXP#<issuer>#<day>#<shard> for the earliest expiry among its lots that still hold points,
+and no `expiry_key` once none does. The expiry job queries the 16 shards of a day, so
+its reads follow the lots due, not the number of cards. The key is part of every card
+write, so keeping the index costs no extra request.
 
 A change is one TransactWriteItems: the card put under its version, the entry and the
 request record put under attribute_not_exists. A read before it is one BatchGetItem.
@@ -20,6 +27,7 @@ from datetime import date, datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.transactions import TransactWrite
 
 from ..table import Claim, ClaimExists, Table, TableItem, claim_item, failed_positions, put_claims
@@ -27,6 +35,16 @@ from . import keys
 from .chain import canonical_json
 from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
 from .errors import CardAlreadyExists
+
+
+class CardsByExpiry(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-expiry"
+        # The keys and the discriminator, which PynamoDB filters a CardItem query on.
+        projection = IncludeProjection(["type"])
+
+    expiry_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
 
 
 class CardItem(TableItem, discriminator="card"):
@@ -39,6 +57,8 @@ class CardItem(TableItem, discriminator="card"):
     last_activity = UnicodeAttribute(null=True)
     birth_date = UnicodeAttribute(null=True)
     version = VersionAttribute()
+    expiry_key = UnicodeAttribute(null=True)  # absent when no lot holds points: sparse
+    by_expiry = CardsByExpiry()
 
 
 class EntryItem(TableItem, discriminator="entry"):
@@ -62,6 +82,10 @@ class CardNumberItem(TableItem, discriminator="card_number"):
 
 class IssuerItem(TableItem, discriminator="issuer"):
     settings = UnicodeAttribute()
+
+
+class IssuerListingItem(TableItem, discriminator="issuer_listing"):
+    pass
 
 
 # --- conversions -----------------------------------------------------------------
@@ -98,6 +122,12 @@ def _card_from_item(item: CardItem) -> Card:
     )
 
 
+def _expiry_key(card: Card) -> str | None:
+    """The card's by-expiry key: the earliest expiry among lots still holding points."""
+    due = min((lot.expires_on for lot in card.lots if lot.remaining > 0), default=None)
+    return None if due is None else keys.expiry(card.issuer, due, card.idm)
+
+
 def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardItem:
     pk, sk = keys.card(card.idm)
     item = CardItem(
@@ -110,6 +140,7 @@ def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardI
         head=card.head,
         last_activity=card.last_activity.isoformat() if card.last_activity else None,
         birth_date=birth_date,
+        expiry_key=_expiry_key(card),
     )
     if version is not None:
         item.version = version
@@ -251,6 +282,21 @@ class CardStore:
         for item in CardItem.scan(TableItem.sk == "CARD", attributes_to_get=["pk"]):
             yield item.pk.removeprefix(keys.CARD)
 
+    def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms of the issuer's cards whose earliest lot with points expires on `day`:
+        one query per shard (paginated), eventually consistent like every index read.
+        A card may be listed after a write moved it on; the caller re-reads it."""
+        for key in keys.expiry_shards(issuer_id, day):
+            for item in CardItem.by_expiry.query(key):
+                yield keys.card_idm(item.pk)
+
+    def issuer_ids(self) -> list[str]:
+        """Every issuer, from the small ISSUERS partition (one query)."""
+        return [
+            keys.issuer_from_listing(item.sk)
+            for item in IssuerListingItem.query(keys.ISSUERS, TableItem.sk.startswith(keys.ISSUER))
+        ]
+
     def get_issuer(self, issuer_id: str) -> Issuer | None:
         try:
             item = IssuerItem.get(*keys.issuer(issuer_id))
@@ -265,7 +311,9 @@ class CardStore:
     def put_issuer(self, issuer: Issuer) -> None:
         data = {k: v for k, v in issuer.__dict__.items() if k != "issuer_id"}
         data["closures"] = [d.isoformat() for d in issuer.closures]
-        IssuerItem(*keys.issuer(issuer.issuer_id), settings=canonical_json(data)).save()
+        with TransactWrite(connection=self.connection) as tx:
+            tx.save(IssuerItem(*keys.issuer(issuer.issuer_id), settings=canonical_json(data)))
+            tx.save(IssuerListingItem(*keys.issuer_listing(issuer.issuer_id)))
 
     def add_card(self, card: Card, birth_date: str | None = None) -> None:
         """A new card and its card number, both unique, in one transaction."""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-
-ACCRUAL_SHARDS = 16  # cards with payments in a month spread over this many partitions
 
 
 class Mode(StrEnum):
@@ -121,7 +118,3 @@ class CardTxn:
             "merchant": self.merchant_id,
             "charge_kind": self.charge_kind,
         }
-
-
-def shard(idm: str) -> int:
-    return int(hashlib.sha256(idm.encode()).hexdigest()[:8], 16) % ACCRUAL_SHARDS

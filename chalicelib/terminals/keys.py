@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ledger import keys as ledger_keys
-from .domain import shard
+from ..ledger.keys import shard  # one shard rule for every sharded partition
 
 MERCHANT = "MERCHANT#"
 TERMINAL = "TERMINAL#"

@@ -1,0 +1,173 @@
+"""Daily jobs: DynamoDB calls per affected card and how the time grows with the cards,
+in-process against moto.
+
+Budgets (DESIGN.md, Performance budgets): at most 3 DynamoDB calls per affected card;
+10x the cards at most 11x the time.
+
+The expiry job runs for a day on which every card has one lot due, once with N cards
+and once with 10 N (each in a fresh mock). The cards are written with batch writes
+(one grant entry each, chained like the ledger's) through the store's own item and key
+code, so the card items carry the same by-expiry index key a grant would give them.
+
+    python bench/jobs.py            # 1,000 and 10,000 cards
+    python bench/jobs.py --quick    # or BENCH_QUICK=1: 200 and 2,000 cards
+
+Prints its figures, then as the last line one JSON object. Exits 1 when over budget.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from localdev.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws(in_process=True)  # before anything builds an AWS client
+
+from moto import mock_aws  # noqa: E402
+
+from chalicelib.jobs.expiry import run_expiry  # noqa: E402
+from chalicelib.ledger import domain, keys  # noqa: E402
+from chalicelib.ledger.chain import GENESIS, canonical_json, link  # noqa: E402
+from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Op, Source  # noqa: E402
+from chalicelib.ledger.service import Ledger  # noqa: E402
+from chalicelib.ledger.store import CardItem, CardStore, EntryItem, _card_item  # noqa: E402
+from chalicelib.table import Table  # noqa: E402
+from localdev.moto_serial import serialize_dynamodb  # noqa: E402
+
+REGION = "ap-northeast-1"
+TABLE = "bench-jobs"
+ISSUER = "niimi"
+POINTS = 1000
+GRANTED_ON = date(2022, 10, 24)  # + 6 months: last valid day 2023-04-23
+DUE = domain.expiry_date(GRANTED_ON, 6)
+RUN_DAY = DUE + timedelta(days=1)
+OPERATOR = Actor("operator", "bench-import")
+
+BUDGET_CALLS = 3
+BUDGET_RATIO = 11
+
+
+def run_clock() -> datetime:
+    return datetime(RUN_DAY.year, RUN_DAY.month, RUN_DAY.day, 15, 5, tzinfo=timezone.utc) - timedelta(days=1)
+
+
+def granted_card(n: int) -> tuple[Card, EntryItem]:
+    """A card with one lot of POINTS granted on GRANTED_ON, and the grant's entry."""
+    idm = f"0c{n:014x}"
+    granted_at = datetime(2022, 10, 24, 1, 0, tzinfo=timezone.utc)
+    change = domain.grant((), GRANTED_ON, lot_id="1", amount=POINTS, granted_at=granted_at,
+                          valid_from=GRANTED_ON, validity_months=6, source=Source.INITIAL)
+    entry = Entry(card=idm, seq=1, kind="grant", at=granted_at, day=GRANTED_ON, actor=OPERATOR,
+                  request=keys.request_id_hash(f"bench-grant:{idm}"), movements=change.movements,
+                  result={"granted": POINTS})
+    body = canonical_json(entry.body())
+    head = link(GENESIS, body)
+    card = Card(idm=idm, card_number=f"JW{n:015d}", issuer=ISSUER, status=CardStatus.ACTIVE,
+                lots=change.lots, seq=1, head=head, last_activity=GRANTED_ON)
+    return card, EntryItem(*keys.entry(idm, 1), body=body, prev=GENESIS, hash=head)
+
+
+def write_cards(count: int) -> list[str]:
+    idms = []
+    with CardItem.batch_write() as cards, EntryItem.batch_write() as entries:
+        for n in range(1, count + 1):
+            card, entry = granted_card(n)
+            cards.save(_card_item(card, 1, None))
+            entries.save(entry)
+            idms.append(card.idm)
+    return idms
+
+
+@dataclass
+class Run:
+    cards: int
+    seconds: float
+    calls: dict[str, int]
+    expired_points: int
+
+    @property
+    def calls_per_card(self) -> float:
+        return sum(self.calls.values()) / self.cards
+
+
+def run_once(count: int) -> Run:
+    serialize_dynamodb()
+    with mock_aws():
+        table = Table(TABLE, REGION)
+        table.create()
+        store = CardStore(table)
+        store.put_issuer(Issuer(ISSUER))
+        idms = write_cards(count)
+        ledger = Ledger(store, clock=run_clock)
+        ledger.issuer(ISSUER)  # warm: read once per container
+
+        calls: dict[str, int] = {}
+
+        def count_call(model, **_):
+            calls[model.name] = calls.get(model.name, 0) + 1
+
+        events = store.connection.client.meta.events
+        events.register("before-call.dynamodb", count_call, unique_id="bench-jobs-count")
+        gc.collect()
+        started = time.perf_counter()
+        try:
+            report = run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)
+        finally:
+            elapsed = time.perf_counter() - started
+            events.unregister("before-call.dynamodb", unique_id="bench-jobs-count")
+
+        if (report.cards, report.expired_cards, report.points) != (count, count, count * POINTS):
+            raise RuntimeError(f"the expiry job did not expire every card once: {report}")
+        for idm in idms[:: max(1, count // 20)]:  # a sample stays sound
+            problems = domain.invariant_violations(ledger.totals(idm), ledger.card(idm).lots)
+            if problems or not ledger.verify(idm).ok or ledger.totals(idm)[Op.EXPIRE] != POINTS:
+                raise RuntimeError(f"card {idm[:4]}… unsound after the job: {problems}")
+        return Run(count, elapsed, calls, report.points)
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    small = 200 if quick else 1_000
+    large = small * 10
+
+    runs = [run_once(small), run_once(large)]
+    print(f"Daily expiry, every card with one lot due on {DUE} (moto, in-process):")
+    for r in runs:
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(r.calls.items()))
+        print(f"  {r.cards:>6} cards  {r.seconds:7.2f} s  {r.seconds / r.cards * 1e3:6.3f} ms/card  "
+              f"{r.calls_per_card:.3f} calls/card  ({ops})")
+    ratio = runs[1].seconds / runs[0].seconds
+    calls = max(r.calls_per_card for r in runs)
+    print(f"  10x the cards: {ratio:.2f}x the time")
+    print(f"  budget: calls/card <= {BUDGET_CALLS}, ratio <= {BUDGET_RATIO}" + ("  (quick mode)" if quick else ""))
+    print("Monthly rebate: not built yet (no rebate job to measure); its figures are null.")
+
+    figures = {
+        "rebate_calls_per_card": None,
+        "expiry_calls_per_card": round(calls, 3),
+        "rebate_scale_ratio_10x": None,
+        "expiry_scale_ratio_10x": round(ratio, 3),
+    }
+    over = [name for name, value, budget in (
+        ("expiry_calls_per_card", calls, BUDGET_CALLS),
+        ("expiry_scale_ratio_10x", ratio, BUDGET_RATIO),
+    ) if value > budget]
+    if over:
+        print("OVER BUDGET: " + ", ".join(over))
+    print(json.dumps(figures))
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
