@@ -62,6 +62,8 @@ def banner(stack: LocalStack) -> str:
         "Tap the demo card on the simulated store terminal (an emulated ICOCA card over UDP):",
         "  .venv/bin/python -m localdev.tap",
         "",
+        "Run the daily expiry job now:  .venv/bin/python -m localdev.jobs expiry",
+        "",
         "Stop with Ctrl-C.",
     ]
     return "\n".join(lines)

@@ -63,6 +63,7 @@ def stack(tmp_path_factory):
         wait_until(lambda: proc.poll() is not None or healthy(f"http://127.0.0.1:{api_port}/api/health"),
                    "the local stack starting")
         assert proc.poll() is None, "localdev.run exited"
+        (state / "moto_port").write_text(str(moto_port))
         yield state
     finally:
         proc.terminate()
@@ -111,3 +112,11 @@ def test_the_demo_tap_command_make_run_prints(stack):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "残高" in done.stdout and "電子マネー" in done.stdout
+
+
+def test_a_job_runs_by_hand_against_make_run(stack):
+    env = {**os.environ, "CHIIKI_MOTO_PORT": (stack / "moto_port").read_text()}
+    done = subprocess.run([sys.executable, "-m", "localdev.jobs", "expiry"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "niimi: expiry as of" in done.stdout
