@@ -10,7 +10,6 @@ from chalice import Response
 
 from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
-from .table import Contended
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -55,7 +54,5 @@ def json_errors(view: Callable) -> Callable:
             return view(*args, **kwargs)
         except (ledger_errors.LedgerError, MyPageError) as exc:
             return error_response(exc)
-        except Contended:
-            return error_response(ledger_errors.LedgerBusy())
 
     return wrapper

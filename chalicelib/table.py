@@ -16,6 +16,8 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
+from .ledger.errors import Contended
+
 
 class TableItem(Model):
     class Meta:
@@ -92,11 +94,6 @@ class ClaimItem(TableItem, discriminator="claim"):
 
 def claim_item(claim: Claim, by: str) -> ClaimItem:
     return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
-
-
-class Contended(Exception):
-    """DynamoDB cancelled a transaction because another one was changing the same item at
-    that moment (TransactionConflict). Nothing was written; trying again is safe."""
 
 
 def failed_positions(exc: TransactWriteError) -> set[int]:

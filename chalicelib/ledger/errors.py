@@ -90,3 +90,8 @@ class LedgerBusy(LedgerError):
 
     def __init__(self) -> None:
         super().__init__("the card is being changed by another request; try again")
+
+
+class Contended(LedgerBusy):
+    """DynamoDB cancelled a transaction because another one was changing the same item at
+    that moment (TransactionConflict). Nothing was written; trying again is safe."""

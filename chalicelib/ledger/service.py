@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from ..table import Claim, ClaimExists, Contended
+from ..table import Claim, ClaimExists
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
 from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
@@ -24,6 +24,7 @@ from .errors import (
     AlreadyCancelled,
     CardClosed,
     CardNotFound,
+    Contended,
     IdempotencyConflict,
     InvalidRequest,
     LedgerBusy,
