@@ -7,9 +7,10 @@ one TransactWriteItems. Key strings live in each context's `keys.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
@@ -17,6 +18,10 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 from .ledger.errors import Contended
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.condition import Condition
+    from pynamodb.expressions.update import Action
 
 
 class TableItem(Model):
@@ -88,12 +93,91 @@ class ClaimExists(Exception):
         self.claim = claim
 
 
+@dataclass(frozen=True)
+class Write:
+    """Another context's item written in a change's own transaction, under its own
+    condition: bookkeeping that must move with the change or not at all (the rebate job
+    settles a card's month in the transaction of the grant it pays). An update when
+    `actions` are given, a put otherwise. When the condition fails the change is
+    refused with `error`."""
+
+    item: TableItem
+    error: Callable[[], Exception]
+    condition: Condition | None = None
+    actions: tuple[Action, ...] = ()
+
+
+class WriteRefused(Exception):
+    def __init__(self, write: Write) -> None:
+        super().__init__(f"the condition on {write.item.pk} failed")
+        self.write = write
+
+
 class ClaimItem(TableItem, discriminator="claim"):
     by = UnicodeAttribute()
 
 
 def claim_item(claim: Claim, by: str) -> ClaimItem:
     return ClaimItem(claim.pk, claim.sk, by=by, expires_at=claim.expires_at)
+
+
+class Refused(Exception):
+    """Conditions of a transaction failed: `names` says whose (see Transaction)."""
+
+    def __init__(self, names: list[object]) -> None:
+        super().__init__(f"conditions failed: {names}")
+        self.names = names
+
+    def raise_for_claims_and_writes(self) -> None:
+        """Raise ClaimExists or WriteRefused if a claim's or a write's condition failed."""
+        for name in self.names:
+            if isinstance(name, Claim):
+                raise ClaimExists(name) from self
+            if isinstance(name, Write):
+                raise WriteRefused(name) from self
+
+
+class Transaction:
+    """One TransactWriteItems whose items carry names, so a failed condition is reported
+    by name rather than by position: PynamoDB sends puts before updates whatever the
+    order they were added in, so positions are easy to get wrong."""
+
+    def __init__(self, connection: Connection) -> None:
+        from pynamodb.transactions import TransactWrite
+
+        self._tx = TransactWrite(connection=connection)
+        self._puts: list[object] = []
+        self._updates: list[object] = []
+
+    def put(self, item: TableItem, name: object, condition: Condition | None = None) -> None:
+        self._tx.save(item, condition=condition)
+        self._puts.append(name)
+
+    def update(self, item: TableItem, actions: list[Action], name: object, condition: Condition | None = None) -> None:
+        self._tx.update(item, actions=actions, condition=condition)
+        self._updates.append(name)
+
+    def claim(self, claim: Claim, by: str) -> None:
+        self.put(claim_item(claim, by), claim, TableItem.pk.does_not_exist())
+
+    def write(self, write: Write) -> None:
+        if write.actions:
+            self.update(write.item, list(write.actions), write, write.condition)
+        else:
+            self.put(write.item, write, write.condition)
+
+    def commit(self) -> None:
+        """Raises Refused naming the items whose condition failed, or Contended when the
+        transaction lost a race with another one (then no condition was judged)."""
+        try:
+            with self._tx:
+                pass
+        except TransactWriteError as exc:
+            order = self._puts + self._updates
+            failed = failed_positions(exc)
+            if not failed:
+                raise
+            raise Refused([order[i] for i in sorted(failed)]) from exc
 
 
 def failed_positions(exc: TransactWriteError) -> set[int]:
@@ -105,18 +189,14 @@ def failed_positions(exc: TransactWriteError) -> set[int]:
     return {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
 
 
-def put_claims(connection: Connection, claims: list[Claim] | tuple[Claim, ...], by: str) -> None:
+def put_claims(connection: Connection, claims: Sequence[Claim], by: str) -> None:
     """Put claims on their own (a request answered from its record still spends its
     nonce), in one transaction. Raises ClaimExists."""
-    from pynamodb.transactions import TransactWrite
-
+    tx = Transaction(connection)
+    for claim in claims:
+        tx.claim(claim, by)
     try:
-        with TransactWrite(connection=connection) as tx:
-            for claim in claims:
-                tx.save(claim_item(claim, by), condition=TableItem.pk.does_not_exist())
-    except TransactWriteError as exc:
-        failed = failed_positions(exc)
-        for i, claim in enumerate(claims):
-            if i in failed:
-                raise ClaimExists(claim) from exc
+        tx.commit()
+    except Refused as exc:
+        exc.raise_for_claims_and_writes()
         raise

@@ -44,6 +44,16 @@ class SignedTerminal:
     def post(self, path: str, body: dict | bytes):
         return self.send(self.prepare(path, body))
 
+    def post_at(self, path: str, body: dict, when: datetime):
+        """A request signed as if at `when`, for tests that move the server's clock."""
+        from unittest import mock
+
+        with mock.patch("requests_http_signature.datetime") as fake:
+            fake.datetime.now.return_value = when.astimezone().replace(tzinfo=None)
+            fake.timedelta = timedelta
+            req = self.prepare(path, body)
+        return self.send(req)
+
 
 def register_demo(terminals, client) -> dict[str, SignedTerminal]:
     """Merchants, an event and one terminal of each mode for Niimi, and one Okayama terminal."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from ..table import Claim, ClaimExists
+from ..table import Claim, ClaimExists, Write, WriteRefused
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
 from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
@@ -154,7 +154,11 @@ class Ledger:
         reason: str | None = None,
         issuer_id: str | None = None,
         claims: Sequence[Claim] = (),
+        writes: Sequence[Write] = (),
     ) -> dict:
+        """Grant `amount` points as a new lot. `writes` are another context's items
+        committed in the grant's own transaction (none when the grant is a repeat)."""
+
         def decide(ctx: _Context) -> Decision:
             card = ctx.cards[idm]
             valid_from = granted_on or ctx.day
@@ -187,7 +191,9 @@ class Ledger:
             "validity_months": validity_months,
             "reason": reason,
         }
-        return self._change("grant", [idm], request_id, actor, params, decide, issuer_id=issuer_id, claims=claims)
+        return self._change(
+            "grant", [idm], request_id, actor, params, decide, issuer_id=issuer_id, claims=claims, writes=writes
+        )
 
     def spend(
         self,
@@ -394,6 +400,7 @@ class Ledger:
         allow_closed: bool = False,
         also_read: tuple[str, ...] = (),
         claims: Sequence[Claim] = (),
+        writes: Sequence[Write] = (),
     ) -> dict:
         entry_id = keys.request_id_hash(request_id)
         request_print = fingerprint({"op": kind, "cards": idms, "actor": actor.as_dict(), **params})
@@ -418,7 +425,7 @@ class Ledger:
                 self._spend_replay_claims(claims, entry_id)
                 return {}
             before = {s.card.idm: s for s in stored}
-            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims)
+            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims, writes)
             try:
                 self.store.commit(commit)
             except (VersionConflict, Contended):
@@ -431,6 +438,8 @@ class Ledger:
                 return _replay(original, request_print)
             except ClaimExists as exc:
                 raise exc.claim.error() from exc
+            except WriteRefused as exc:
+                raise exc.write.error() from exc
             return dict(decision.result)
         raise LedgerBusy()
 
@@ -464,8 +473,9 @@ def _commit(
     now: datetime,
     issuer: Issuer,
     claims: Sequence[Claim],
+    writes: Sequence[Write],
 ) -> Commit:
-    writes = []
+    cards = []
     for idm, (after, movements) in decision.cards.items():
         prev = before[idm].card
         entry = Entry(
@@ -483,16 +493,16 @@ def _commit(
         )
         body = canonical_json(entry.body())
         digest = link(prev.head, body)
-        writes.append(
+        cards.append(
             CardWrite(
                 before=before[idm],
                 after=replace(after, seq=entry.seq, head=digest),
                 entry=StoredEntry(body, prev.head, digest),
             )
         )
-    first = writes[0].after
+    first = cards[0].after
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
-    return Commit(writes, request, (*decision.claims, *claims))
+    return Commit(cards, request, (*decision.claims, *claims), writes)
 
 
 def _replay(original: StoredRequest, request_print: str) -> dict:

@@ -30,7 +30,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.transactions import TransactWrite
 
-from ..table import Claim, ClaimExists, Table, TableItem, claim_item, failed_positions, put_claims
+from ..table import Claim, Refused, Table, TableItem, Transaction, Write, failed_positions, put_claims
 from . import keys
 from .chain import canonical_json
 from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
@@ -195,6 +195,7 @@ class Commit:
     cards: Sequence[CardWrite]
     request: StoredRequest
     claims: Sequence[Claim] = ()
+    writes: Sequence[Write] = ()
 
 
 @dataclass
@@ -331,8 +332,8 @@ class CardStore:
             raise
 
     def commit(self, commit: Commit) -> None:
-        """Write every card with its entry, the request record and the claims
-        atomically. Raises RequestExists, ClaimExists or VersionConflict."""
+        """Write every card with its entry, the request record, the claims and the other
+        writes atomically. Raises RequestExists, ClaimExists, WriteRefused or VersionConflict."""
         req = commit.request
         with_request = RequestItem(
             *keys.request(req.entry_id),
@@ -343,29 +344,27 @@ class CardStore:
             actor=canonical_json(req.actor),
             result=canonical_json(req.result),
         )
+        tx = Transaction(self.connection)
+        for write in commit.cards:
+            tx.put(_card_item(write.after, write.before.version, write.before.birth_date), "card")
+            e = write.entry
+            tx.put(
+                EntryItem(*keys.entry(write.after.idm, write.after.seq), body=e.body, prev=e.prev, hash=e.hash),
+                "entry",
+                TableItem.pk.does_not_exist(),
+            )
+        tx.put(with_request, "request", TableItem.pk.does_not_exist())
+        for claim in commit.claims:
+            tx.claim(claim, req.entry_id)
+        for extra in commit.writes:
+            tx.write(extra)
         try:
-            with TransactWrite(connection=self.connection) as tx:
-                for write in commit.cards:
-                    tx.save(_card_item(write.after, write.before.version, write.before.birth_date))
-                    e = write.entry
-                    tx.save(
-                        EntryItem(*keys.entry(write.after.idm, write.after.seq), body=e.body, prev=e.prev, hash=e.hash),
-                        condition=TableItem.pk.does_not_exist(),
-                    )
-                tx.save(with_request, condition=TableItem.pk.does_not_exist())
-                for claim in commit.claims:
-                    tx.save(claim_item(claim, req.entry_id), condition=TableItem.pk.does_not_exist())
-        except TransactWriteError as exc:
-            failed = failed_positions(exc)
-            n = len(commit.cards)
-            if 2 * n in failed:
+            tx.commit()
+        except Refused as exc:
+            if "request" in exc.names:
                 raise RequestExists() from exc
-            for i, claim in enumerate(commit.claims, start=2 * n + 1):
-                if i in failed:
-                    raise ClaimExists(claim) from exc
-            if failed:
-                raise VersionConflict() from exc
-            raise
+            exc.raise_for_claims_and_writes()
+            raise VersionConflict() from exc
 
     def put_claims(self, claims: Sequence[Claim], by: str) -> None:
         put_claims(self.connection, claims, by)

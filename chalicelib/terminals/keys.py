@@ -13,6 +13,7 @@ TXN = "TXN#"
 ACCRUAL = "ACCRUAL#"
 CHARGES = "CHARGES#"
 CHECKIN = "CHECKIN#"
+RATE = "RATE#"
 
 
 def merchants(issuer: str) -> str:
@@ -43,7 +44,11 @@ def txn(idm: str, card_seq: int) -> tuple[str, str]:
 
 def accrual(issuer: str, month: str, idm: str) -> tuple[str, str]:
     """One card's e-money payments in one month, in one of the month's shards."""
-    return f"{ACCRUAL}{issuer}#{month}#{shard(idm):02d}", ledger_keys.CARD + idm
+    return accrual_shards(issuer, month)[shard(idm)], ledger_keys.CARD + idm
+
+
+def accrual_idm(sk: str) -> str:
+    return sk.removeprefix(ledger_keys.CARD)
 
 
 def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
@@ -53,3 +58,26 @@ def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
 
 def checkin(event_id: str, idm: str) -> tuple[str, str]:
     return f"{CHECKIN}{event_id}#{idm}", "CHECKIN"
+
+
+def rebate_rates(issuer: str) -> str:
+    """The partition of an issuer's campaign-period rebate rates (a handful)."""
+    return f"REBATE_RATES#{issuer}"
+
+
+def rebate_rate(issuer: str, rate_id: str) -> tuple[str, str]:
+    return rebate_rates(issuer), RATE + rate_id
+
+
+def rebate_state(idm: str) -> tuple[str, str]:
+    """A card's rebate account: what its settled months earn and what was granted for them."""
+    return ledger_keys.card(idm)[0], "REBATE"
+
+
+def rebate_state_idm(pk: str) -> str:
+    return pk.removeprefix(ledger_keys.CARD)
+
+
+def accrual_shards(issuer: str, month: str) -> list[str]:
+    """Every partition of one month's accruals: one query each finds its cards."""
+    return [f"{ACCRUAL}{issuer}#{month}#{n:02d}" for n in range(ledger_keys.SHARDS)]

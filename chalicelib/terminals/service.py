@@ -22,7 +22,18 @@ from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssu
 from ..ledger.service import Ledger
 from ..table import Claim, ClaimExists
 from . import keys
-from .domain import CardTxn, Event, Merchant, Mode, Operation, Terminal, TerminalStatus, TxnKind
+from .domain import (
+    CardTxn,
+    Event,
+    Merchant,
+    Mode,
+    Operation,
+    RebateRate,
+    Terminal,
+    TerminalStatus,
+    TxnKind,
+    rebate_bps,
+)
 from .errors import (
     AlreadyCancelled,
     AlreadyCheckedIn,
@@ -97,6 +108,16 @@ class TerminalService:
         self.store.put_merchant(merchant)
         self._cache.forget(f"m:{merchant.issuer}:{merchant.merchant_id}")
 
+    def register_rebate_rate(self, rate: RebateRate) -> None:
+        """A campaign period's rate; it applies to payments made from its first day."""
+        self.ledger.issuer(rate.issuer)
+        if not 0 <= rate.bps <= 10_000 or rate.ends_on < rate.starts_on:
+            raise InvalidRequest("a rebate rate needs bps between 0 and 10000 and a period that ends after it starts")
+        if rate.merchant_id is not None and self.store.get_merchant(rate.issuer, rate.merchant_id) is None:
+            raise InvalidRequest(f"no merchant {rate.merchant_id} of issuer {rate.issuer}")
+        self.store.put_rebate_rate(rate)
+        self._cache.forget(f"r:{rate.issuer}")
+
     def register_event(self, event: Event) -> None:
         self.ledger.issuer(event.issuer)
         if event.points <= 0 or event.closes_at <= event.opens_at:
@@ -143,6 +164,9 @@ class TerminalService:
             f"m:{terminal.issuer}:{terminal.merchant_id}",
             lambda: self.store.get_merchant(terminal.issuer, terminal.merchant_id),
         )
+
+    def _rebate_rates(self, issuer: str) -> list[RebateRate]:
+        return self._cache.get(f"r:{issuer}", lambda: self.store.rebate_rates(issuer))
 
     def _event(self, event_id: str) -> Event | None:
         return self._cache.get(f"e:{event_id}", lambda: self.store.get_event(event_id))
@@ -267,9 +291,10 @@ class TerminalService:
             raise CardClosed(card.status.value)
         issuer = self.ledger.issuer(terminal.issuer)
         merchant = self._merchant(terminal)
-        rebate_bps = None
+        day = issuer.local_date(at)
+        rate = None
         if kind is TxnKind.EMONEY_PAYMENT:
-            rebate_bps = issuer.rebate_bps if merchant is None or merchant.rebate_bps is None else merchant.rebate_bps
+            rate = rebate_bps(issuer.rebate_bps, merchant, self._rebate_rates(issuer.issuer_id), day)
         txn = CardTxn(
             kind=kind,
             issuer=terminal.issuer,
@@ -277,12 +302,12 @@ class TerminalService:
             card_seq=card_seq,
             amount=amount,
             at=at,
-            month=issuer.local_date(at).strftime("%Y-%m"),
+            month=day.strftime("%Y-%m"),
             terminal_id=terminal.terminal_id,
             merchant_id=terminal.merchant_id,
             request_id=request_id,
             charge_kind=charge_kind,
-            rebate_bps=rebate_bps,
+            rebate_bps=rate,
         )
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}

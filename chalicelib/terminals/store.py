@@ -5,21 +5,39 @@
     EVENT#<id>                   EVENT           an event and its check-in window
     CARD#<idm>                   TXN#<seq>       an e-money payment or charge, by the card's sequence number
     ACCRUAL#<iss>#<month>#<sh>   CARD#<idm>      a card's e-money payments in a month (rebate job input)
+    CARD#<idm>                   REBATE          the card's rebate account (see RebateStateItem)
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
+    REBATE_RATES#<issuer>        RATE#<id>       a campaign period's rebate rate
+
+A month's accrual is open until the rebate job settles it (`closed`). A payment or
+cancel recorded for a settled month changes the card's rebate account in the same
+transaction instead, so the difference is carried into the next rebate (§6.2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from ..ledger.chain import fingerprint
-from ..table import Claim, ClaimExists, Table, TableItem, claim_item, failed_positions, put_claims
+from ..ledger.domain import rebate_points
+from ..ledger.errors import Contended
+from ..table import Claim, Refused, Table, TableItem, Transaction, Write, put_claims
 from . import keys
-from .domain import CardTxn, Event, Merchant, Mode, Terminal, TerminalStatus, TxnKind
+from .domain import (
+    Accrual,
+    CardTxn,
+    Event,
+    Merchant,
+    Mode,
+    RebateAccount,
+    RebateRate,
+    Terminal,
+    TerminalStatus,
+    TxnKind,
+)
 
 
 class MerchantItem(TableItem, discriminator="merchant"):
@@ -66,13 +84,34 @@ class TxnItem(TableItem, discriminator="txn"):
 
 class AccrualItem(TableItem, discriminator="accrual"):
     """Running sums of one card's e-money payments in one month. `weighted` is
-    Σ amount × rate in basis points, so the rebate is floor(weighted / 10,000)."""
+    Σ amount × rate in basis points, so the rebate is floor(weighted / 10,000).
+    The rebate job settles it once: `closed`, with what it earned and what was granted."""
 
     issuer = UnicodeAttribute()
     month = UnicodeAttribute()
     yen = NumberAttribute(default=0)
     weighted = NumberAttribute(default=0)
     payments = NumberAttribute(default=0)
+    closed = BooleanAttribute(null=True)
+    due = NumberAttribute(null=True)
+    granted = NumberAttribute(null=True)
+
+
+class RebateStateItem(TableItem, discriminator="rebate_state"):
+    """A card's rebate account over its settled months: what they earn as they stand now
+    (`earned`, moved by late records and cancels) and what was granted for them. Their
+    difference is carried into the next rebate. `revision` guards the rebate job's write."""
+
+    earned = NumberAttribute(default=0)
+    granted = NumberAttribute(default=0)
+    revision = NumberAttribute(default=0)
+
+
+class RebateRateItem(TableItem, discriminator="rebate_rate"):
+    bps = NumberAttribute()
+    starts_on = UnicodeAttribute()
+    ends_on = UnicodeAttribute()
+    merchant_id = UnicodeAttribute(null=True)
 
 
 class ChargeMonthItem(TableItem, discriminator="charge_month"):
@@ -89,6 +128,11 @@ class TxnExists(Exception):
 
 class TxnChanged(Exception):
     """The record changed between our read and our write (a concurrent cancel)."""
+
+
+# A write to a settled month retries when the rebate job or another record moves it
+# between the read and the write: a handful of times at most, in practice once.
+MONTH_ATTEMPTS = 10
 
 
 def _txn_from_item(item: TxnItem) -> CardTxn:
@@ -217,21 +261,14 @@ class TerminalStore:
             fingerprint=fingerprint,
         )
         try:
-            with TransactWrite(connection=self.connection) as tx:
-                tx.save(item, condition=TableItem.pk.does_not_exist())
-                self._add_to_month(tx, txn, sign=1)
-                for claim in claims:
-                    tx.save(claim_item(claim, txn.request_id), condition=TableItem.pk.does_not_exist())
-        except TransactWriteError as exc:
-            failed = failed_positions(exc)
-            if 0 in failed:
-                found = self.get_txn(txn.idm, txn.card_seq)
-                if found is not None:
-                    raise TxnExists(*found) from exc
-            for i, claim in enumerate(claims, start=2):
-                if i in failed:
-                    raise ClaimExists(claim) from exc
-            raise
+            self._with_month(
+                lambda tx: tx.put(item, "txn", TableItem.pk.does_not_exist()), txn, 1, claims, txn.request_id
+            )
+        except Refused as exc:
+            found = self.get_txn(txn.idm, txn.card_seq)
+            if found is None:
+                raise
+            raise TxnExists(*found) from exc
 
     def put_claims(self, claims: Sequence[Claim], by: str) -> None:
         put_claims(self.connection, claims, by)
@@ -240,48 +277,180 @@ class TerminalStore:
         """Mark an e-money payment cancelled and take it out of its month, once.
         Raises TxnChanged if it was cancelled meanwhile, or ClaimExists."""
         pk, sk = keys.txn(txn.idm, txn.card_seq)
+
+        def mark(tx: Transaction) -> None:
+            tx.update(
+                TxnItem(pk, sk),
+                [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
+                "txn",
+                TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
+            )
+
         try:
-            with TransactWrite(connection=self.connection) as tx:
-                tx.update(
-                    TxnItem(pk, sk),
-                    actions=[TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
-                    condition=TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
-                )
-                self._add_to_month(tx, txn, sign=-1)
-                for claim in claims:
-                    tx.save(claim_item(claim, request_id), condition=TableItem.pk.does_not_exist())
-        except TransactWriteError as exc:
-            failed = failed_positions(exc)
-            if 0 in failed:
-                raise TxnChanged() from exc
-            for i, claim in enumerate(claims, start=2):
-                if i in failed:
-                    raise ClaimExists(claim) from exc
-            raise
+            self._with_month(mark, txn, -1, claims, request_id)
+        except Refused as exc:
+            raise TxnChanged() from exc
+
+    def _with_month(
+        self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str
+    ) -> None:
+        """Write `first` (named "txn"), the month's job input and the claims in one
+        transaction. A settled month is read and written under its current sums, with
+        the card's rebate account, so a race with the rebate job is retried, never lost.
+        Raises ClaimExists, or Refused naming "txn"."""
+        settled: AccrualItem | None = None
+        for _ in range(MONTH_ATTEMPTS):
+            tx = Transaction(self.connection)
+            first(tx)
+            self._add_to_month(tx, txn, sign, settled)
+            for claim in claims:
+                tx.claim(claim, by)
+            try:
+                tx.commit()
+                return
+            except Refused as exc:
+                exc.raise_for_claims_and_writes()
+                if "txn" in exc.names:
+                    raise
+                settled = self._settled_accrual(txn)
+        raise Contended()
 
     @staticmethod
-    def _add_to_month(tx: TransactWrite, txn: CardTxn, *, sign: int) -> None:
-        if txn.kind is TxnKind.EMONEY_PAYMENT:
-            tx.update(
-                AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm)),
-                actions=[
-                    AccrualItem.type.set(AccrualItem),
-                    AccrualItem.issuer.set(txn.issuer),
-                    AccrualItem.month.set(txn.month),
-                    AccrualItem.yen.add(sign * txn.amount),
-                    AccrualItem.weighted.add(sign * txn.amount * (txn.rebate_bps or 0)),
-                    AccrualItem.payments.add(sign),
-                ],
-            )
-        else:
-            tx.save(ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer, month=txn.month))
+    def _add_to_month(tx: Transaction, txn: CardTxn, sign: int, settled: AccrualItem | None) -> None:
+        if txn.kind is not TxnKind.EMONEY_PAYMENT:
+            month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer, month=txn.month)
+            tx.put(month, "month")
+            return
+        change = sign * txn.amount * (txn.rebate_bps or 0)
+        accrual = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm))
+        actions = [
+            AccrualItem.type.set(AccrualItem),
+            AccrualItem.issuer.set(txn.issuer),
+            AccrualItem.month.set(txn.month),
+            AccrualItem.yen.add(sign * txn.amount),
+            AccrualItem.weighted.add(change),
+            AccrualItem.payments.add(sign),
+        ]
+        if settled is None:
+            tx.update(accrual, actions, "month", AccrualItem.closed.does_not_exist())
+            return
+        tx.update(
+            accrual,
+            actions,
+            "month",
+            (AccrualItem.closed == True) & (AccrualItem.weighted == settled.weighted),  # noqa: E712
+        )
+        earned = rebate_points(settled.weighted + change) - rebate_points(settled.weighted)
+        tx.update(
+            RebateStateItem(*keys.rebate_state(txn.idm)),
+            [
+                RebateStateItem.type.set(RebateStateItem),
+                RebateStateItem.earned.add(earned),
+                RebateStateItem.revision.add(1),
+            ],
+            "account",
+        )
 
-    def accrual(self, issuer: str, month: str, idm: str) -> dict | None:
+    @staticmethod
+    def _settled_accrual(txn: CardTxn) -> AccrualItem | None:
         try:
-            item = AccrualItem.get(*keys.accrual(issuer, month, idm), consistent_read=True)
+            item = AccrualItem.get(*keys.accrual(txn.issuer, txn.month, txn.idm), consistent_read=True)
         except AccrualItem.DoesNotExist:
             return None
-        return {"yen": item.yen, "weighted": item.weighted, "payments": item.payments}
+        return item if item.closed else None
+
+    # -- the rebate job's input and bookkeeping -----------------------------------------
+
+    def accruals(self, issuer: str, month: str) -> Iterator[Accrual]:
+        """Every card's accrual in the month: one strongly consistent query per shard."""
+        for key in keys.accrual_shards(issuer, month):
+            for item in AccrualItem.query(key, consistent_read=True):
+                yield _accrual(item)
+
+    def rebate_accounts(self, idms: Sequence[str]) -> dict[str, RebateAccount]:
+        """The cards' rebate accounts (a fresh one where none exists), 100 per BatchGetItem."""
+        accounts = {i: RebateAccount(i) for i in idms}
+        for item in RebateStateItem.batch_get([keys.rebate_state(i) for i in idms], consistent_read=True):
+            idm = keys.rebate_state_idm(item.pk)
+            accounts[idm] = RebateAccount(idm, item.earned, item.granted, item.revision)
+        return accounts
+
+    @staticmethod
+    def rebate_settle_writes(
+        issuer: str, accrual: Accrual, account: RebateAccount, due: int, granted: int, error: Callable[[], Exception]
+    ) -> tuple[Write, Write]:
+        """Close the month as read and move the card's account as read; either condition
+        failing (a record or another run got there first) refuses with `error`."""
+        month = Write(
+            AccrualItem(*keys.accrual(issuer, accrual.month, accrual.idm)),
+            error,
+            condition=AccrualItem.closed.does_not_exist() & (AccrualItem.weighted == accrual.weighted),
+            actions=(AccrualItem.closed.set(True), AccrualItem.due.set(due), AccrualItem.granted.set(granted)),
+        )
+        state = RebateStateItem(*keys.rebate_state(accrual.idm))
+        fresh = account.revision is None
+        book = Write(
+            state,
+            error,
+            condition=RebateStateItem.pk.does_not_exist() if fresh else RebateStateItem.revision == account.revision,
+            actions=(
+                RebateStateItem.type.set(RebateStateItem),
+                RebateStateItem.earned.set(account.earned + due),
+                RebateStateItem.granted.set(account.granted + granted),
+                RebateStateItem.revision.set((account.revision or 0) + 1),
+            ),
+        )
+        return month, book
+
+    def commit_writes(self, writes: Sequence[Write]) -> None:
+        """Writes on their own, in one transaction. Raises WriteRefused."""
+        tx = Transaction(self.connection)
+        for write in writes:
+            tx.write(write)
+        try:
+            tx.commit()
+        except Refused as exc:
+            exc.raise_for_claims_and_writes()
+            raise
+
+    def put_rebate_rate(self, rate: RebateRate) -> None:
+        RebateRateItem(
+            *keys.rebate_rate(rate.issuer, rate.rate_id),
+            bps=rate.bps,
+            starts_on=rate.starts_on.isoformat(),
+            ends_on=rate.ends_on.isoformat(),
+            merchant_id=rate.merchant_id,
+        ).save()
+
+    def rebate_rates(self, issuer: str) -> list[RebateRate]:
+        return [
+            RebateRate(
+                rate_id=item.sk.removeprefix(keys.RATE),
+                issuer=issuer,
+                bps=item.bps,
+                starts_on=date.fromisoformat(item.starts_on),
+                ends_on=date.fromisoformat(item.ends_on),
+                merchant_id=item.merchant_id,
+            )
+            for item in RebateRateItem.query(keys.rebate_rates(issuer))
+        ]
+
+    def accrual(self, issuer: str, month: str, idm: str) -> Accrual | None:
+        try:
+            return _accrual(AccrualItem.get(*keys.accrual(issuer, month, idm), consistent_read=True))
+        except AccrualItem.DoesNotExist:
+            return None
+
+
+def _accrual(item: AccrualItem) -> Accrual:
+    return Accrual(
+        idm=keys.accrual_idm(item.sk),
+        month=item.month,
+        yen=item.yen,
+        weighted=item.weighted,
+        payments=item.payments,
+        closed=bool(item.closed),
+    )
 
 
 def _merchant(item: MerchantItem) -> Merchant:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.ledger.domain import Actor, Source
-from chalicelib.terminals.domain import TerminalStatus
+from chalicelib.terminals.domain import Accrual, TerminalStatus
 from tests.terminals import SignedTerminal, new_key, register_demo
 
 V1 = "/api/terminal/v1"
@@ -108,19 +108,19 @@ def test_emoney_payments_are_recorded_once_per_card_sequence_number(tills, termi
     terminal_service.clock.now = paid_at.astimezone(UTC) + timedelta(minutes=1)
     record = {"request_id": "e1", "idm": IDM, "amount": 12345, "paid_at": paid_at.isoformat(), "card_seq": 41}
     till = tills["store"]
-    status, body = till.send(signed_at(till, f"{V1}/emoney-payments", record, terminal_service.clock.now))
+    status, body = till.post_at(f"{V1}/emoney-payments", record, terminal_service.clock.now)
     assert (status, body) == (200, {"recorded": "emoney_payment", "card_seq": 41, "amount": 12345,
                                     "month": "2026-10", "duplicate": False})
     # a resend from the offline queue (a new request id) is the same payment
     again = {**record, "request_id": "e1-resend"}
-    status, body = till.send(signed_at(till, f"{V1}/emoney-payments", again, terminal_service.clock.now))
+    status, body = till.post_at(f"{V1}/emoney-payments", again, terminal_service.clock.now)
     assert (status, body["duplicate"]) == (200, True)
     # another payment claiming the same sequence number is refused
     other = {**record, "request_id": "e2", "amount": 999}
-    status, body = till.send(signed_at(till, f"{V1}/emoney-payments", other, terminal_service.clock.now))
+    status, body = till.post_at(f"{V1}/emoney-payments", other, terminal_service.clock.now)
     assert (status, body["code"]) == (409, "record_conflict")
     accrual = terminal_service.store.accrual("niimi", "2026-10", IDM)
-    assert accrual == {"yen": 12345, "weighted": 12345 * 100, "payments": 1}
+    assert (accrual.yen, accrual.weighted, accrual.payments) == (12345, 12345 * 100, 1)
 
 
 def test_merchant_rebate_rate_and_emoney_cancel(tills, terminal_service):
@@ -128,7 +128,7 @@ def test_merchant_rebate_rate_and_emoney_cancel(tills, terminal_service):
     month = now.astimezone(JST).strftime("%Y-%m")
     record = {"request_id": "e1", "idm": IDM, "amount": 1000, "paid_at": now.isoformat(), "card_seq": 5}
     assert tills["store2"].post(f"{V1}/emoney-payments", record)[0] == 200
-    assert terminal_service.store.accrual("niimi", month, IDM) == {"yen": 1000, "weighted": 200_000, "payments": 1}
+    assert terminal_service.store.accrual("niimi", month, IDM) == Accrual(IDM, month, 1000, 200_000, 1)
     cancel = {"request_id": "ec1", "idm": IDM, "card_seq": 5}
     status, body = tills["store"].post(f"{V1}/emoney-payments/cancel", cancel)
     assert (status, body["code"]) == (404, "not_found")  # not this merchant's payment
@@ -137,7 +137,7 @@ def test_merchant_rebate_rate_and_emoney_cancel(tills, terminal_service):
     assert tills["store2"].post(f"{V1}/emoney-payments/cancel", cancel)[0] == 200  # a retry: same answer
     status, body = tills["store2"].post(f"{V1}/emoney-payments/cancel", {**cancel, "request_id": "ec2"})
     assert (status, body["code"]) == (409, "already_cancelled")
-    assert terminal_service.store.accrual("niimi", month, IDM) == {"yen": 0, "weighted": 0, "payments": 0}
+    assert terminal_service.store.accrual("niimi", month, IDM) == Accrual(IDM, month, 0, 0, 0)
 
 
 def test_charges_are_recorded_with_their_kind(tills, terminal_service):
@@ -160,9 +160,8 @@ def test_event_checkin_grants_once_per_card_inside_the_window(tills, terminal_se
     assert tills["event"].post(f"{V1}/checkins", {"request_id": "k1", "idm": IDM})[1]["granted"] == 500  # a retry
     terminal_service.clock.advance(hours=4)
     ledger.open_card(idm="00000000000000bb", card_number="JW000000000000003", issuer_id="niimi")
-    status, body = tills["event"].send(signed_at(tills["event"], f"{V1}/checkins",
-                                                 {"request_id": "k3", "idm": "00000000000000bb"},
-                                                 terminal_service.clock.now))
+    status, body = tills["event"].post_at(f"{V1}/checkins", {"request_id": "k3", "idm": "00000000000000bb"},
+                                          terminal_service.clock.now)
     assert (status, body["code"]) == (409, "event_closed")
     assert ledger.balance(IDM).balance == 5500
 
@@ -241,13 +240,3 @@ def test_a_body_that_does_not_match_its_digest_is_refused(tills, ledger):
     status, body = tills["store"].send(req, body=forged)
     assert (status, body["code"]) == (401, "digest_mismatch")
     assert ledger.balance(IDM).balance == 5000
-
-
-def signed_at(till: SignedTerminal, path: str, body: dict, when: datetime):
-    """A request signed as if at `when` (the server clock of these tests is moved)."""
-    from unittest import mock
-
-    with mock.patch("requests_http_signature.datetime") as fake:
-        fake.datetime.now.return_value = when.astimezone().replace(tzinfo=None)
-        fake.timedelta = timedelta
-        return till.prepare(path, body)

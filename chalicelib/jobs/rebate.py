@@ -1,0 +1,157 @@
+"""The monthly e-money rebate (§6.2): the payments a card made at member stores in
+month M earn floor(Σ amount × rate) points, granted on the last business day of M+1.
+
+The job runs daily. On day `on` it settles, in order, every month after the last one
+settled whose grant day has come, so a missed run is caught up by the next. It finds
+its cards in the month's sharded accrual partitions (chalicelib/terminals/store.py),
+which hold only the cards that paid that month: the work follows the payments, not the
+number of cards.
+
+Per card, the month's accrual is settled once. The grant, the accrual marked settled
+(under the sums as read) and the card's rebate account (under its revision) are one
+transaction, so a payment or cancel recorded meanwhile, or a second run, makes it
+re-read, and nothing is granted twice. A payment or cancel recorded after its month is
+settled moves the account instead: the difference is carried into the next rebate,
+never below zero and never taken from points held (`rebate_to_grant`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+
+from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_date
+from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
+from ..ledger.errors import CardClosed, IdempotencyConflict
+from ..ledger.service import Ledger
+from ..table import Write, WriteRefused
+from ..terminals.domain import Accrual, RebateAccount
+from ..terminals.store import TerminalStore
+from .expiry import JobInterrupted
+from .store import JobState
+
+JOB = "rebate"
+ACTOR = Actor("job", JOB)
+# With no progress recorded yet, the first run settles months from this far back.
+FIRST_RUN_LOOKBACK_MONTHS = 2
+# Cards whose rebate accounts are read in one BatchGetItem.
+BATCH = 100
+# A card is re-read and settled again when a record or another run moved it meanwhile.
+SETTLE_ATTEMPTS = 10
+
+log = logging.getLogger(__name__)
+
+
+class MonthMoved(Exception):
+    """The month's accrual or the card's account changed between the read and the write."""
+
+
+@dataclass
+class RebateReport:
+    issuer: str
+    on: date
+    months: list[str] = field(default_factory=list)  # the months settled, all finished
+    cards: int = 0  # accruals settled by this run
+    granted_cards: int = 0
+    points: int = 0  # points granted by this run
+    withheld: int = 0  # points earned but kept back to make up for cancels (carry-forward)
+    closed_cards: int = 0  # returned or void cards: settled with nothing granted
+
+
+def request_id(issuer_id: str, month: str, idm: str) -> str:
+    return f"rebate:{issuer_id}:{month}:{idm}"
+
+
+def run_rebates(
+    ledger: Ledger, store: TerminalStore, issuer_id: str, *, on: date, fail_after: int | None = None
+) -> RebateReport:
+    issuer = ledger.issuer(issuer_id)
+    calendar = BusinessCalendar(issuer.closures)
+    state = JobState(ledger.store.table)
+    last = state.last_done(JOB, issuer_id)
+    if last is not None:
+        year, month = next_month(last.year, last.month)
+    else:
+        year, month = on.year, on.month
+        for _ in range(FIRST_RUN_LOOKBACK_MONTHS):
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    report = RebateReport(issuer_id, on)
+    while rebate_grant_date(calendar, year, month) <= on:
+        name = f"{year:04d}-{month:02d}"
+        open_accruals = (a for a in store.accruals(issuer_id, name) if not a.closed)
+        for chunk in _chunks(open_accruals, BATCH):
+            accounts = store.rebate_accounts([a.idm for a in chunk])
+            for accrual in chunk:
+                _settle(ledger, store, issuer_id, accrual, accounts[accrual.idm], report)
+                report.cards += 1
+                if fail_after is not None and report.cards >= fail_after:
+                    raise JobInterrupted(f"stopped after {report.cards} cards")
+        state.mark_done(JOB, issuer_id, date(year, month, 1))
+        report.months.append(name)
+        year, month = next_month(year, month)
+    log.info(
+        "rebate done",
+        extra={"issuer": issuer_id, "on": on.isoformat(), "months": report.months, "cards": report.cards,
+               "points": report.points, "withheld": report.withheld},
+    )
+    return report
+
+
+def _settle(
+    ledger: Ledger, store: TerminalStore, issuer_id: str, accrual: Accrual, account: RebateAccount,
+    report: RebateReport,
+) -> None:
+    for _ in range(SETTLE_ATTEMPTS):
+        due = rebate_points(accrual.weighted)
+        grant = rebate_to_grant(due, account.carried)
+        try:
+            granted = _pay(ledger, store, issuer_id, accrual, account, due, grant)
+        except (MonthMoved, WriteRefused, IdempotencyConflict):
+            fresh = store.accrual(issuer_id, accrual.month, accrual.idm)
+            if fresh is None or fresh.closed:
+                return  # another run settled it
+            accrual, account = fresh, store.rebate_accounts([accrual.idm])[accrual.idm]
+            continue
+        report.points += granted
+        report.granted_cards += granted > 0
+        report.closed_cards += granted < grant
+        report.withheld += max(0, due - grant) if granted == grant else 0
+        return
+    raise MonthMoved(f"a card's {accrual.month} accrual kept moving")
+
+
+def _pay(
+    ledger: Ledger, store: TerminalStore, issuer_id: str, accrual: Accrual, account: RebateAccount, due: int,
+    grant: int,
+) -> int:
+    """Grant `grant` points and settle the month with it, in one transaction; returns the
+    points granted. A returned or void card earns nothing more, but its month is settled."""
+    def settle(granted: int) -> tuple[Write, Write]:
+        return store.rebate_settle_writes(issuer_id, accrual, account, due, granted, MonthMoved)
+
+    if grant > 0:
+        try:
+            ledger.grant(
+                accrual.idm,
+                grant,
+                request_id=request_id(issuer_id, accrual.month, accrual.idm),
+                actor=ACTOR,
+                source=Source.REBATE,
+                reason=f"e-money rebate for {accrual.month}",
+                issuer_id=issuer_id,
+                writes=settle(grant),
+            )
+            return grant
+        except CardClosed:
+            pass
+    store.commit_writes(settle(0))
+    return 0
+
+
+def _chunks(items: Iterable[Accrual], size: int) -> Iterator[list[Accrual]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
