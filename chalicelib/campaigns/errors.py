@@ -1,0 +1,62 @@
+"""Campaign errors: one root, one subclass per rule, each with a stable code.
+
+The root is a LedgerError so the one HTTP error mapping (chalicelib/http.py) serves the
+admin API to come."""
+
+from __future__ import annotations
+
+from ..ledger.errors import LedgerError
+
+
+class CampaignError(LedgerError):
+    code = "campaign_error"
+
+
+class InvalidCampaign(CampaignError):
+    code = "invalid_campaign"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class CampaignExists(CampaignError):
+    code = "campaign_exists"
+
+    def __init__(self) -> None:
+        super().__init__("a campaign with this id already exists")
+
+
+class UnknownCampaign(CampaignError):
+    code = "unknown_campaign"
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"no campaign {campaign_id!r}")
+
+
+class EnrolmentClosed(CampaignError):
+    code = "enrolment_closed"
+
+    def __init__(self) -> None:
+        super().__init__("the campaign ends before that enrolment date")
+
+
+class AlreadyEnrolled(CampaignError):
+    """A card is enrolled once per campaign; its enrolment date does not move (seed 002:
+    one card per application, not changeable)."""
+
+    code = "already_enrolled"
+
+    def __init__(self) -> None:
+        super().__init__("the card is already enrolled in this campaign on another date")
+
+
+class AlreadyGranted(CampaignError):
+    code = "campaign_already_granted"
+
+    def __init__(self) -> None:
+        super().__init__("this card has already received this campaign's grant")
+
+
+class CannotExtend(CampaignError):
+    code = "cannot_extend"
