@@ -1,18 +1,19 @@
 """The jobs' own items in the application table:
 
     JOB#<job>#<issuer>   STATE   last_done: the last day whose work the job finished
+    REMINDED#<member>#<idm>#<lot>   REMINDED   the reminder about that lot went out (TTL)
 
-Everything else a job reads or writes goes through the ledger.
+Everything else a job reads or writes goes through the ledger or the MyPage store.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PutError
 
-from ..table import Table, TableItem
+from ..table import ClaimItem, Table, TableItem
 from . import keys
 
 
@@ -45,3 +46,19 @@ class JobState:
                 return False
             raise
         return True
+
+
+def claim_once(pk: str, sk: str, *, by: str, expires_at: datetime) -> bool:
+    """Put a claim unless it exists (one conditional put, no transaction needed for one
+    item). Returns whether this caller got it."""
+    try:
+        ClaimItem(pk, sk, by=by, expires_at=expires_at).save(condition=TableItem.pk.does_not_exist())
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release_claim(pk: str, sk: str) -> None:
+    ClaimItem(pk, sk).delete()

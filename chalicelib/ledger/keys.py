@@ -13,6 +13,7 @@ CANCELLED = "CANCELLED#"
 ISSUER = "ISSUER#"
 ISSUERS = "ISSUERS"
 EXPIRY = "EXP#"
+DORMANCY = "DORM#"
 
 # Per-card work a job finds through an index (lots due on a day, payments in a month)
 # spreads over this many partition keys, so no index partition is hot.
@@ -83,6 +84,27 @@ def expiry_shards(issuer_id: str, day: date) -> list[str]:
 def parse_expiry(key: str) -> tuple[str, date, int]:
     """(issuer, day, shard) of a by-expiry key."""
     issuer_id, day, shard_no = key.removeprefix(EXPIRY).rsplit("#", 2)
+    return issuer_id, date.fromisoformat(day), int(shard_no)
+
+
+def dormancy(issuer_id: str, last_activity: date, idm: str) -> str:
+    """The by-dormancy index key of a card whose last grant or spend was on `last_activity`.
+    Keyed on that day, not on the deadline, so the key needs no issuer setting and stays
+    right if an issuer's dormancy period changes."""
+    return dormancy_shard(issuer_id, last_activity, shard(idm))
+
+
+def dormancy_shard(issuer_id: str, last_activity: date, shard_no: int) -> str:
+    return f"{DORMANCY}{issuer_id}#{last_activity.isoformat()}#{shard_no:02d}"
+
+
+def dormancy_shards(issuer_id: str, last_activity: date) -> list[str]:
+    return [dormancy_shard(issuer_id, last_activity, n) for n in range(SHARDS)]
+
+
+def parse_dormancy(key: str) -> tuple[str, date, int]:
+    """(issuer, last activity day, shard) of a by-dormancy key."""
+    issuer_id, day, shard_no = key.removeprefix(DORMANCY).rsplit("#", 2)
     return issuer_id, date.fromisoformat(day), int(shard_no)
 
 

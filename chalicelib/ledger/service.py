@@ -292,12 +292,17 @@ class Ledger:
         actor: Actor,
         reason: str,
         close_as: CardStatus | None = None,
+        only_if: Callable[[Card], bool] | None = None,
     ) -> dict:
         """Take every point off the card (past lots expire, the rest are voided);
-        with `close_as`, the card is closed in the same step."""
+        with `close_as`, the card is closed in the same step. With `only_if`, nothing
+        is written (and {} returned) unless the card as read in the write's own step
+        passes it: a job's decision made on an earlier read cannot go stale."""
 
-        def decide(ctx: _Context) -> Decision:
+        def decide(ctx: _Context) -> Decision | None:
             card = ctx.cards[idm]
+            if only_if is not None and not only_if(card):
+                return None
             change = domain.void(card.lots, ctx.day)
             after = _moved(card, change.lots, status=close_as)
             result = {"voided": change.total(Op.VOID), "expired": change.total(Op.EXPIRE), "status": after.status.value}

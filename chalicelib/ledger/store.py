@@ -47,6 +47,21 @@ class CardsByExpiry(GlobalSecondaryIndex):
     pk = UnicodeAttribute(range_key=True)
 
 
+class CardsByDormancy(GlobalSecondaryIndex):
+    """Sparse, like by-expiry: a card that is open and has had a grant or spend carries
+    `dormancy_key` = DORM#<issuer>#<last activity day>#<shard>. The key moves only when
+    the card's last activity does (its first grant or spend of a day), so most card
+    writes cost the index nothing; the dormancy job queries the days whose 60 months
+    have just run out."""
+
+    class Meta:
+        index_name = "by-dormancy"
+        projection = IncludeProjection(["type"])
+
+    dormancy_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class CardItem(TableItem, discriminator="card"):
     issuer = UnicodeAttribute()
     card_number = UnicodeAttribute()
@@ -59,6 +74,8 @@ class CardItem(TableItem, discriminator="card"):
     version = VersionAttribute()
     expiry_key = UnicodeAttribute(null=True)  # absent when no lot holds points: sparse
     by_expiry = CardsByExpiry()
+    dormancy_key = UnicodeAttribute(null=True)  # absent when closed or never active: sparse
+    by_dormancy = CardsByDormancy()
 
 
 class EntryItem(TableItem, discriminator="entry"):
@@ -141,6 +158,10 @@ def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardI
         last_activity=card.last_activity.isoformat() if card.last_activity else None,
         birth_date=birth_date,
         expiry_key=_expiry_key(card),
+        dormancy_key=(
+            None if card.status.closed or card.last_activity is None
+            else keys.dormancy(card.issuer, card.last_activity, card.idm)
+        ),
     )
     if version is not None:
         item.version = version
@@ -289,6 +310,13 @@ class CardStore:
         A card may be listed after a write moved it on; the caller re-reads it."""
         for key in keys.expiry_shards(issuer_id, day):
             for item in CardItem.by_expiry.query(key):
+                yield keys.card_idm(item.pk)
+
+    def cards_last_active(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms of the issuer's open cards whose last grant or spend was on `day` (the
+        by-dormancy index; eventually consistent, so the caller re-reads each card)."""
+        for key in keys.dormancy_shards(issuer_id, day):
+            for item in CardItem.by_dormancy.query(key):
                 yield keys.card_idm(item.pk)
 
     def issuer_ids(self) -> list[str]:

@@ -93,3 +93,31 @@ def entry_label(entry: Entry, merchant_names: dict[str, str]) -> str:
         "void": "ポイントの無効化",
         "transfer": "カード再発行による移行",
     }.get(entry.kind, "ポイントの変更")
+
+
+# --- expiry reminders ------------------------------------------------------------------
+
+REMIND_BEFORE = timedelta(days=30)  # a lot is reminded of this long before its expires_on
+_WEEKDAYS = "月火水木金土日"
+
+
+def japanese_date(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日（{_WEEKDAYS[day.weekday()]}）"
+
+
+def reminder_mail(point_name: str, card_number_masked: str, points: int, expires_on: date) -> tuple[str, str]:
+    """Subject and body of the e-mail about one lot nearing its expiry. It carries no link
+    and nothing that identifies the card beyond its masked number."""
+    subject = f"【{point_name}】有効期限が近いポイントのお知らせ"
+    body = (
+        f"{point_name}をご利用いただきありがとうございます。\n\n"
+        "次のポイントの有効期限が近づいています。\n\n"
+        f"カード番号: {card_number_masked}\n"
+        f"ポイント: {points:,}ポイント\n"
+        f"有効期限: {japanese_date(expires_on)}まで\n\n"
+        "有効期限を過ぎたポイントはご利用いただけなくなります。期限までに加盟店でご利用ください。\n"
+        "残高と有効期限はマイページでご確認いただけます。\n"
+        "このお知らせが不要な場合は、マイページの「設定」から配信を停止できます。\n"
+        "（このメールは送信専用です。ご返信いただいてもお答えできません。）\n"
+    )
+    return subject, body

@@ -190,7 +190,7 @@ class MyPage:
         member = Member(secrets.token_urlsafe(16), email, self.passwords.hash(password), True)
         link = Link(secrets.token_urlsafe(12), card.idm, domain.mask_card_number(card.card_number), self.clock())
         try:
-            self.store.create_member(member, self._email_key(email), signup_key, link, self.clock())
+            self.store.create_member(member, self._email_key(email), signup_key, link, self.clock(), self.issuer_id)
         except Conflict as exc:
             raise SignupExpired() from exc
         return self._new_session(member.member_id)
@@ -282,7 +282,7 @@ class MyPage:
         return member
 
     def set_reminders(self, session: Session, on: bool) -> None:
-        self.store.set_reminders(session.member_id, on)
+        self.store.set_reminders(session.member_id, on, self.issuer_id)
 
     def change_password(self, session: Session, current: str, new: str) -> None:
         member = self.member(session)
@@ -318,7 +318,7 @@ class MyPage:
         member = self.member(session)
         if not self.passwords.verify(member.password_hash, password):
             raise LoginFailed("パスワードが正しくありません。")
-        self.store.delete_member(member.member_id, self._email_key(member.email))
+        self.store.delete_member(member.member_id, self._email_key(member.email), self.issuer_id)
 
     # -- linked cards -----------------------------------------------------------------------
 
@@ -327,7 +327,10 @@ class MyPage:
         if any(link.idm == card.idm for link in self.store.links(session.member_id)):
             raise CardAlreadyLinked()
         link = Link(secrets.token_urlsafe(12), card.idm, domain.mask_card_number(card.card_number), self.clock())
-        self.store.add_link(session.member_id, link)
+        try:
+            self.store.add_link(session.member_id, link)
+        except Conflict as exc:
+            raise CardAlreadyLinked() from exc  # the same card, linked by a request at the same time
         return link.link_id
 
     def unlink_card(self, session: Session, card_id: str) -> None:

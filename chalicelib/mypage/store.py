@@ -7,11 +7,20 @@
     CODE#<purpose>#<hash>  CODE             a 4-digit code, keyed-hashed, with its tries (TTL)
     SIGNUP#<hash>          SIGNUP           a verified address finishing its signup (TTL)
     THROTTLE#<scope>#<key> THROTTLE         recent events for a rate limit (TTL)
+    LINKED#<idm>           MEMBER#<id>      a member's link to the card, found from the card
+    REMINDEES#<issuer>#<shard>  MEMBER#<id> a member who wants expiry reminders
+
+A link is written as its pair (LINK# under the member, LINKED# under the card) in one
+transaction, so the dormancy job finds a card's members without a scan, and one member
+cannot link the same card twice. The REMINDEES partitions list exactly the members with
+reminders on (kept with the member item, in the same transactions), spread over
+16 shards, so the reminder job reads the members who asked and nobody else.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +34,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from ..ledger.keys import SHARDS, shard
 from ..table import Table, TableItem, failed_positions
 from .domain import Window
 
@@ -61,6 +71,14 @@ class LinkItem(TableItem, discriminator="link"):
     linked_at = UTCDateTimeAttribute()
 
 
+class CardLinkItem(TableItem, discriminator="card_link"):
+    link_id = UnicodeAttribute()
+
+
+class RemindeeItem(TableItem, discriminator="remindee"):
+    pass
+
+
 class ThrottleItem(TableItem, discriminator="throttle"):
     times = UnicodeAttribute()  # JSON list of ISO instants
     version = VersionAttribute()
@@ -68,6 +86,18 @@ class ThrottleItem(TableItem, discriminator="throttle"):
 
 def _member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
+
+
+def _card_link(idm: str, member_id: str) -> tuple[str, str]:
+    return f"LINKED#{idm}", _member_pk(member_id)
+
+
+def _remindees(issuer_id: str, shard_no: int) -> str:
+    return f"REMINDEES#{issuer_id}#{shard_no:02d}"
+
+
+def _remindee(issuer_id: str, member_id: str) -> tuple[str, str]:
+    return _remindees(issuer_id, shard(member_id)), _member_pk(member_id)
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,10 @@ class Conflict(Exception):
     """A condition failed: the item exists, or changed, or is gone."""
 
 
+def _link_from_item(item: LinkItem) -> Link:
+    return Link(item.sk.removeprefix("LINK#"), item.idm, item.card_number_masked, item.linked_at)
+
+
 def _epoch(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
@@ -130,7 +164,7 @@ class MyPageStore:
         return Member(member_id, item.email, item.password_hash, item.expiry_reminders)
 
     def create_member(
-        self, member: Member, email_key: str, signup_key: str, first_link: Link, now: datetime
+        self, member: Member, email_key: str, signup_key: str, first_link: Link, now: datetime, issuer_id: str
     ) -> None:
         """The member, its address, its first card, and the end of its signup, at once.
         Raises Conflict if the address is taken or the signup was already used."""
@@ -142,7 +176,10 @@ class MyPageStore:
                 tx.save(MemberItem(pk, "MEMBER", email=member.email, email_key=email_key,
                                    password_hash=member.password_hash, expiry_reminders=member.expiry_reminders,
                                    created_at=now), condition=TableItem.pk.does_not_exist())
-                tx.save(self._link_item(member.member_id, first_link))
+                for item in self._link_items(member.member_id, first_link):
+                    tx.save(item)
+                if member.expiry_reminders:
+                    tx.save(RemindeeItem(*_remindee(issuer_id, member.member_id)))
                 tx.delete(SignupItem(f"SIGNUP#{signup_key}", "SIGNUP"), condition=TableItem.pk.exists())
         except TransactWriteError as exc:
             if failed_positions(exc):
@@ -152,16 +189,46 @@ class MyPageStore:
     def set_password(self, member_id: str, password_hash: str) -> None:
         MemberItem(_member_pk(member_id), "MEMBER").update(actions=[MemberItem.password_hash.set(password_hash)])
 
-    def set_reminders(self, member_id: str, on: bool) -> None:
-        MemberItem(_member_pk(member_id), "MEMBER").update(actions=[MemberItem.expiry_reminders.set(on)])
+    def set_reminders(self, member_id: str, on: bool, issuer_id: str) -> None:
+        """The preference and the member's place in the reminder listing, together."""
+        listed = RemindeeItem(*_remindee(issuer_id, member_id))
+        with TransactWrite(connection=self.connection) as tx:
+            tx.update(MemberItem(_member_pk(member_id), "MEMBER"), actions=[MemberItem.expiry_reminders.set(on)],
+                      condition=TableItem.pk.exists())
+            if on:
+                tx.save(listed)
+            else:
+                tx.delete(listed)
 
-    def delete_member(self, member_id: str, email_key: str) -> None:
-        """The member with every session and link, and its address (points stay on the cards)."""
+    def delete_member(self, member_id: str, email_key: str, issuer_id: str) -> None:
+        """The member with every session and link, its address and its place in the
+        reminder listing (points stay on the cards)."""
         pk = _member_pk(member_id)
         with TableItem.batch_write() as batch:
             for item in TableItem.query(pk):
                 batch.delete(item)
+                if isinstance(item, LinkItem):
+                    batch.delete(CardLinkItem(*_card_link(item.idm, member_id)))
             batch.delete(EmailItem(f"EMAIL#{email_key}", "EMAIL"))
+            batch.delete(RemindeeItem(*_remindee(issuer_id, member_id)))
+
+    def remindees(self, issuer_id: str) -> Iterator[str]:
+        """The ids of the issuer's members with reminders on: one query per shard."""
+        for n in range(SHARDS):
+            for item in RemindeeItem.query(_remindees(issuer_id, n)):
+                yield item.sk.removeprefix("MEMBER#")
+
+    def member_and_links(self, member_id: str) -> tuple[Member | None, list[Link]]:
+        """The member and its linked cards in one query: LINK#… sorts just before MEMBER,
+        and the sessions (SESSION#…) after it, so they are not read."""
+        member, links = None, []
+        for item in TableItem.query(_member_pk(member_id), TableItem.sk.between("LINK#", "MEMBER"),
+                                    consistent_read=True):
+            if isinstance(item, MemberItem):
+                member = Member(member_id, item.email, item.password_hash, item.expiry_reminders)
+            elif isinstance(item, LinkItem):
+                links.append(_link_from_item(item))
+        return member, links
 
     # -- codes and signups -------------------------------------------------------------
 
@@ -236,16 +303,27 @@ class MyPageStore:
     # -- linked cards ----------------------------------------------------------------------
 
     @staticmethod
-    def _link_item(member_id: str, link: Link) -> LinkItem:
-        return LinkItem(_member_pk(member_id), f"LINK#{link.link_id}", idm=link.idm,
-                        card_number_masked=link.card_number_masked, linked_at=link.linked_at)
+    def _link_items(member_id: str, link: Link) -> tuple[LinkItem, CardLinkItem]:
+        return (
+            LinkItem(_member_pk(member_id), f"LINK#{link.link_id}", idm=link.idm,
+                     card_number_masked=link.card_number_masked, linked_at=link.linked_at),
+            CardLinkItem(*_card_link(link.idm, member_id), link_id=link.link_id),
+        )
 
     def add_link(self, member_id: str, link: Link) -> None:
-        self._link_item(member_id, link).save(condition=TableItem.pk.does_not_exist())
+        """Raises Conflict if the member has already linked the card."""
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                for item in self._link_items(member_id, link):
+                    tx.save(item, condition=TableItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if failed_positions(exc):
+                raise Conflict() from exc
+            raise
 
     def links(self, member_id: str) -> list[Link]:
         return [
-            Link(item.sk.removeprefix("LINK#"), item.idm, item.card_number_masked, item.linked_at)
+            _link_from_item(item)
             for item in LinkItem.query(_member_pk(member_id), TableItem.sk.startswith("LINK#"), consistent_read=True)
         ]
 
@@ -254,14 +332,32 @@ class MyPageStore:
             item = LinkItem.get(_member_pk(member_id), f"LINK#{link_id}", consistent_read=True)
         except LinkItem.DoesNotExist:
             return None
-        return Link(link_id, item.idm, item.card_number_masked, item.linked_at)
+        return _link_from_item(item)
 
     def delete_link(self, member_id: str, link_id: str) -> bool:
-        try:
-            LinkItem(_member_pk(member_id), f"LINK#{link_id}").delete(condition=TableItem.pk.exists())
-        except DeleteError:
+        link = self.link(member_id, link_id)
+        if link is None:
             return False
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.delete(LinkItem(_member_pk(member_id), f"LINK#{link_id}"), condition=TableItem.pk.exists())
+                tx.delete(CardLinkItem(*_card_link(link.idm, member_id)))
+        except TransactWriteError as exc:
+            if failed_positions(exc):
+                return False  # unlinked meanwhile
+            raise
         return True
+
+    def unlink_card(self, idm: str) -> int:
+        """Remove every member's link to the card; returns how many there were. Safe to
+        repeat: a pair already gone is deleted again without effect."""
+        pairs = list(CardLinkItem.query(f"LINKED#{idm}", consistent_read=True))
+        for pair in pairs:
+            member_id = pair.sk.removeprefix("MEMBER#")
+            with TransactWrite(connection=self.connection) as tx:
+                tx.delete(LinkItem(_member_pk(member_id), f"LINK#{pair.link_id}"))
+                tx.delete(pair)
+        return len(pairs)
 
     # -- throttles ---------------------------------------------------------------------
 
