@@ -4,10 +4,12 @@ in-process against moto.
 Budgets (DESIGN.md, Performance budgets): at most 3 DynamoDB calls per affected card;
 10x the cards at most 11x the time.
 
-The expiry job runs for a day on which every card has one lot due, once with N cards
-and once with 10 N (each in a fresh mock). The cards are written with batch writes
-(one grant entry each, chained like the ledger's) through the store's own item and key
-code, so the card items carry the same by-expiry index key a grant would give them.
+The expiry job runs for a day on which every card has one lot due; the rebate job
+settles a month in which every card paid by e-money. Each runs once with N cards and
+once with 10 N (each in a fresh mock). The cards are written with batch writes (one
+grant entry each, chained like the ledger's) through the store's own item and key code,
+so the card items carry the same by-expiry index key a grant would give them, and the
+month's accruals are the items the terminal API would have written.
 
     python bench/jobs.py            # 1,000 and 10,000 cards
     python bench/jobs.py --quick    # or BENCH_QUICK=1: 200 and 2,000 cards
@@ -37,12 +39,17 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 from moto import mock_aws  # noqa: E402
 
 from chalicelib.jobs.expiry import run_expiry  # noqa: E402
+from chalicelib.jobs.rebate import JOB as REBATE_JOB  # noqa: E402
+from chalicelib.jobs.rebate import run_rebates  # noqa: E402
+from chalicelib.jobs.store import JobState  # noqa: E402
 from chalicelib.ledger import domain, keys  # noqa: E402
 from chalicelib.ledger.chain import GENESIS, canonical_json, link  # noqa: E402
 from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Op, Source  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardItem, CardStore, EntryItem, _card_item  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
+from chalicelib.terminals import keys as terminal_keys  # noqa: E402
+from chalicelib.terminals.store import AccrualItem, TerminalStore  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 REGION = "ap-northeast-1"
@@ -53,13 +60,18 @@ GRANTED_ON = date(2022, 10, 24)  # + 6 months: last valid day 2023-04-23
 DUE = domain.expiry_date(GRANTED_ON, 6)
 RUN_DAY = DUE + timedelta(days=1)
 OPERATOR = Actor("operator", "bench-import")
+PAID_MONTH = "2022-10"  # every card pays 12,345 yen: 123 pt each on 2022-11-30 (§11)
+PAID_YEN = 12_345
+REBATE_DAY = date(2022, 11, 30)
 
 BUDGET_CALLS = 3
 BUDGET_RATIO = 11
 
 
-def run_clock() -> datetime:
-    return datetime(RUN_DAY.year, RUN_DAY.month, RUN_DAY.day, 15, 5, tzinfo=timezone.utc) - timedelta(days=1)
+def clock_at(day: date):
+    """00:05 JST on `day`, when the schedules run."""
+    at = datetime(day.year, day.month, day.day, 15, 5, tzinfo=timezone.utc) - timedelta(days=1)
+    return lambda: at
 
 
 def granted_card(n: int) -> tuple[Card, EntryItem]:
@@ -89,19 +101,27 @@ def write_cards(count: int) -> list[str]:
     return idms
 
 
+def write_accruals(idms: list[str]) -> None:
+    with AccrualItem.batch_write() as accruals:
+        for idm in idms:
+            accruals.save(AccrualItem(*terminal_keys.accrual(ISSUER, PAID_MONTH, idm), issuer=ISSUER,
+                                      month=PAID_MONTH, yen=PAID_YEN, weighted=PAID_YEN * 100, payments=1))
+
+
 @dataclass
 class Run:
+    job: str
     cards: int
     seconds: float
     calls: dict[str, int]
-    expired_points: int
+    points: int
 
     @property
     def calls_per_card(self) -> float:
         return sum(self.calls.values()) / self.cards
 
 
-def run_once(count: int) -> Run:
+def run_once(job: str, count: int) -> Run:
     serialize_dynamodb()
     with mock_aws():
         table = Table(TABLE, REGION)
@@ -109,7 +129,16 @@ def run_once(count: int) -> Run:
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))
         idms = write_cards(count)
-        ledger = Ledger(store, clock=run_clock)
+        if job == "rebate":
+            write_accruals(idms)
+            JobState(table).mark_done(REBATE_JOB, ISSUER, date(2022, 9, 1))  # September was settled
+            ledger = Ledger(store, clock=clock_at(REBATE_DAY))
+            work = lambda: run_rebates(ledger, TerminalStore(table), ISSUER, on=REBATE_DAY)  # noqa: E731
+            expected, op = 123, Op.GRANT
+        else:
+            ledger = Ledger(store, clock=clock_at(RUN_DAY))
+            work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)  # noqa: E731
+            expected, op = POINTS, Op.EXPIRE
         ledger.issuer(ISSUER)  # warm: read once per container
 
         calls: dict[str, int] = {}
@@ -122,18 +151,20 @@ def run_once(count: int) -> Run:
         gc.collect()
         started = time.perf_counter()
         try:
-            report = run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)
+            report = work()
         finally:
             elapsed = time.perf_counter() - started
             events.unregister("before-call.dynamodb", unique_id="bench-jobs-count")
 
-        if (report.cards, report.expired_cards, report.points) != (count, count, count * POINTS):
-            raise RuntimeError(f"the expiry job did not expire every card once: {report}")
+        if (report.cards, report.points) != (count, count * expected):
+            raise RuntimeError(f"the {job} job did not reach every card once: {report}")
         for idm in idms[:: max(1, count // 20)]:  # a sample stays sound
-            problems = domain.invariant_violations(ledger.totals(idm), ledger.card(idm).lots)
-            if problems or not ledger.verify(idm).ok or ledger.totals(idm)[Op.EXPIRE] != POINTS:
-                raise RuntimeError(f"card {idm[:4]}… unsound after the job: {problems}")
-        return Run(count, elapsed, calls, report.points)
+            totals = ledger.totals(idm)
+            problems = domain.invariant_violations(totals, ledger.card(idm).lots)
+            moved = totals[op] - (POINTS if op is Op.GRANT else 0)
+            if problems or not ledger.verify(idm).ok or moved != expected:
+                raise RuntimeError(f"card {idm[:4]}… unsound after the {job} job: {problems}")
+        return Run(job, count, elapsed, calls, report.points)
 
 
 def main(argv: list[str]) -> int:
@@ -141,28 +172,26 @@ def main(argv: list[str]) -> int:
     small = 200 if quick else 1_000
     large = small * 10
 
-    runs = [run_once(small), run_once(large)]
-    print(f"Daily expiry, every card with one lot due on {DUE} (moto, in-process):")
-    for r in runs:
-        ops = ", ".join(f"{op} {n}" for op, n in sorted(r.calls.items()))
-        print(f"  {r.cards:>6} cards  {r.seconds:7.2f} s  {r.seconds / r.cards * 1e3:6.3f} ms/card  "
-              f"{r.calls_per_card:.3f} calls/card  ({ops})")
-    ratio = runs[1].seconds / runs[0].seconds
-    calls = max(r.calls_per_card for r in runs)
-    print(f"  10x the cards: {ratio:.2f}x the time")
+    figures: dict[str, float] = {}
+    over: list[str] = []
+    for job, title in (("rebate", f"Monthly rebate, every card paid {PAID_YEN:,} yen in {PAID_MONTH}"),
+                       ("expiry", f"Daily expiry, every card with one lot due on {DUE}")):
+        runs = [run_once(job, small), run_once(job, large)]
+        print(f"{title} (moto, in-process):")
+        for r in runs:
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(r.calls.items()))
+            print(f"  {r.cards:>6} cards  {r.seconds:7.2f} s  {r.seconds / r.cards * 1e3:6.3f} ms/card  "
+                  f"{r.calls_per_card:.3f} calls/card  ({ops})")
+        ratio = runs[1].seconds / runs[0].seconds
+        calls = max(r.calls_per_card for r in runs)
+        print(f"  10x the cards: {ratio:.2f}x the time")
+        figures[f"{job}_calls_per_card"] = round(calls, 3)
+        figures[f"{job}_scale_ratio_10x"] = round(ratio, 3)
+        over += [name for name, value, budget in ((f"{job}_calls_per_card", calls, BUDGET_CALLS),
+                                                   (f"{job}_scale_ratio_10x", ratio, BUDGET_RATIO)) if value > budget]
     print(f"  budget: calls/card <= {BUDGET_CALLS}, ratio <= {BUDGET_RATIO}" + ("  (quick mode)" if quick else ""))
-    print("Monthly rebate: not built yet (no rebate job to measure); its figures are null.")
-
-    figures = {
-        "rebate_calls_per_card": None,
-        "expiry_calls_per_card": round(calls, 3),
-        "rebate_scale_ratio_10x": None,
-        "expiry_scale_ratio_10x": round(ratio, 3),
-    }
-    over = [name for name, value, budget in (
-        ("expiry_calls_per_card", calls, BUDGET_CALLS),
-        ("expiry_scale_ratio_10x", ratio, BUDGET_RATIO),
-    ) if value > budget]
+    figures = {key: figures[key] for key in
+               ("rebate_calls_per_card", "expiry_calls_per_card", "rebate_scale_ratio_10x", "expiry_scale_ratio_10x")}
     if over:
         print("OVER BUDGET: " + ", ".join(over))
     print(json.dumps(figures))

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from chalicelib.ledger import domain
 from chalicelib.ledger.domain import Actor, Issuer, Source
 from chalicelib.ledger.errors import CardAlreadyExists
 from chalicelib.ledger.service import Ledger, utc_now
@@ -181,3 +182,91 @@ def load_demo_terminals(terminals: TerminalService, state_dir: Path, api_url: st
         config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         loaded.append(replace(t, config_path=config_path))
     return loaded
+
+
+# --- work for each scheduled job, due today -----------------------------------------------
+
+# (c) a card with something for every daily job to do today
+JOBS = DemoCardSpec("work for the daily jobs", "JW010000000000003", "01010000de000003", "1950-01-15")
+# (d) a card whose 60 months without a grant or spend ended yesterday
+DORMANT = DemoCardSpec("dormant since today", "JW010000000000004", "01010000de000004", "1948-07-07")
+CAMPAIGN = "demo-charge"
+
+
+def _start_for(last_day: date, months: int) -> date:
+    """A grant day whose lot, valid `months`, is last usable on `last_day`."""
+    day = last_day - timedelta(days=months * 31)
+    while domain.expiry_date(day, months) < last_day:
+        day += timedelta(days=1)
+    return day
+
+
+def _months_back(day: date, months: int) -> date:
+    """The 10th of the month `months` before `day`'s."""
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 10)
+
+
+def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc_now) -> list[DemoCard]:
+    """A card with a lot that expired yesterday, one that expires in 30 days (sign up on
+    MyPage with it to get the reminder), e-money payments of two months ago not yet
+    rebated, charges of two months ago past a campaign's threshold; and a dormant card.
+    Request ids carry the dates, so reloading on another day never conflicts."""
+    from chalicelib.campaigns.domain import Campaign
+    from chalicelib.campaigns.errors import CampaignExists
+    from chalicelib.campaigns.service import Campaigns
+    from chalicelib.terminals.domain import CardTxn, TxnKind
+    from chalicelib.terminals.store import TxnExists, txn_fingerprint
+
+    ledger = terminals.ledger
+    today = ledger.today(ISSUER)
+    issuer = ledger.issuer(ISSUER)
+    demo, dormant = DemoCard(JOBS), DemoCard(DORMANT)
+    _open(ledger, JOBS)
+    _open(ledger, DORMANT)
+
+    def grant(spec: DemoCardSpec, points: int, granted_on: date, months: int, what: str) -> None:
+        r = ledger.grant(spec.idm, points, request_id=f"demo-{spec.idm}-{granted_on}", actor=OPERATOR,
+                         source=Source.ADMIN, granted_on=granted_on, validity_months=months, reason=what)
+        (demo if spec is JOBS else dormant).steps.append(
+            f"{granted_on} {what}: {points:,} pt valid to {r['expires_on']}")
+
+    grant(JOBS, 300, _start_for(today - timedelta(days=1), 6), 6, "expiry job: expires it today")
+    grant(JOBS, 200, _start_for(today + timedelta(days=30), 6), 6, "reminder job: e-mails linked members")
+
+    paid = _months_back(today, 2)
+    month = paid.strftime("%Y-%m")
+
+    def record(kind: TxnKind, seq: int, amount: int, merchant: str, charge_kind: str | None = None) -> None:
+        at = datetime.combine(paid, time(11, 0), JST).astimezone(timezone.utc)
+        txn = CardTxn(kind=kind, issuer=ISSUER, idm=JOBS.idm, card_seq=seq, amount=amount, at=at, month=month,
+                      terminal_id="demo-import", merchant_id=merchant, request_id=f"demo-txn-{month}-{seq}",
+                      charge_kind=charge_kind, rebate_bps=issuer.rebate_bps if kind is TxnKind.EMONEY_PAYMENT else None)
+        try:
+            terminals.store.record_txn(txn, txn_fingerprint(txn), [])
+        except TxnExists:
+            pass  # loaded before
+
+    record(TxnKind.EMONEY_PAYMENT, 1, 8_000, "demo-merchant")
+    demo.steps.append(f"{paid} e-money 8,000 yen at にいみ精肉店: rebate job grants 80 pt (its day has passed)")
+
+    campaigns = Campaigns(ledger)
+    try:
+        campaigns.create(Campaign(ISSUER, CAMPAIGN, "チャージでポイント（デモ）", 2500, 5000, 20_000, 18,
+                                  _months_back(today, 3).replace(day=1), _months_back(today, -3).replace(day=1),
+                                  frozenset({"point-charge", "gas-station"})))
+    except CampaignExists:
+        pass
+    campaigns.enrol(ISSUER, CAMPAIGN, JOBS.idm, _months_back(today, 3).replace(day=1))
+    record(TxnKind.CHARGE, 2, 15_000, "demo-gas", "cash")
+    record(TxnKind.CHARGE, 3, 6_000, "demo-gas", "cash")
+    demo.steps.append(f"{paid} charges 21,000 yen (campaign {CAMPAIGN}, 25 % up to 5,000 pt past 20,000 yen): "
+                      "campaign job grants 5,000 pt")
+
+    last = today - timedelta(days=1)
+    while not domain.is_dormant(last, issuer.dormancy_months, today):
+        last -= timedelta(days=1)
+    grant(DORMANT, 1_000, last, 72, "last activity; dormancy job voids it today")
+    for card in (demo, dormant):
+        card.shows = f"balance {ledger.balance(card.spec.idm).balance:,} pt today"
+    return [demo, dormant]

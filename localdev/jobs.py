@@ -1,42 +1,65 @@
-"""`python -m localdev.jobs expiry`: run a scheduled job by hand against `make run`'s
-stack (moto's server on CHIIKI_MOTO_PORT, default 5005), as its schedule would, for
-every issuer on the issuer's today."""
+"""`python -m localdev.jobs <job>`: run a scheduled job by hand against `make run`'s
+stack (moto's server on CHIIKI_MOTO_PORT, default 5005), through the very function its
+schedule calls (chalicelib/jobs), for every issuer on the issuer's today. `all` runs
+every job in the order the schedules fire."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
-from localdev.fake_aws import REGION, use_fake_aws
+from localdev.fake_aws import use_fake_aws
 from localdev.stack import HOST, stage_env
 
-JOBS = ("expiry",)
+# job name → the chalicelib.jobs function its schedule calls, in schedule order
+JOBS = {
+    "expiry": "daily_expiry",
+    "rebate": "daily_rebates",
+    "campaigns": "daily_campaigns",
+    "dormancy": "daily_dormancy",
+    "reminders": "daily_reminders",
+}
+
+
+def summary(job: str, report: object) -> str:
+    """One line per issuer: the report's figures (lists of days shown by their ends)."""
+    fields = dataclasses.asdict(report)  # type: ignore[call-overload]
+    return f"{fields.pop('issuer')}: {job} as of {fields.pop('on')}: {_figures(fields)}"
+
+
+def _figures(fields: dict) -> str:
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            value = "[" + "; ".join(_figures(nested) for nested in value) + "]"  # one per campaign
+        elif isinstance(value, list):
+            value = f"{value[0]} … {value[-1]}" if value else "none"
+        parts.append(f"{name.replace('_', ' ')} {value}")
+    return ", ".join(parts)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev.jobs", description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=JOBS)
-    parser.parse_args(argv)  # one job so far; each new job gets its branch below
+    parser.add_argument("job", choices=[*JOBS, "all"])
+    chosen = parser.parse_args(argv).job
     use_fake_aws(in_process=False)
     moto = f"http://{HOST}:{os.environ.get('CHIIKI_MOTO_PORT') or 5005}"
+    stage = stage_env()
+    os.environ.update(CHIIKI_DYNAMODB_ENDPOINT=moto, CHIIKI_SES_ENDPOINT=moto, CHIIKI_TABLE=stage["CHIIKI_TABLE"],
+                      CHIIKI_MAIL_FROM=stage["CHIIKI_MAIL_FROM"])
 
-    from chalicelib.jobs.expiry import run_expiry
-    from chalicelib.ledger.service import Ledger
-    from chalicelib.ledger.store import CardStore
-    from chalicelib.table import Table
+    from chalicelib import jobs, services
 
     try:
-        ledger = Ledger(CardStore(Table(stage_env()["CHIIKI_TABLE"], REGION, host=moto)))
-        issuers = ledger.store.issuer_ids()
+        services.ledger().store.issuer_ids()
     except Exception as exc:  # noqa: BLE001 (say plainly what is wrong, then stop)
         print(f"Cannot reach the local stack at {moto} ({exc}): is `make run` running?", file=sys.stderr)
         return 2
-    for issuer_id in issuers:
-        report = run_expiry(ledger, issuer_id, on=ledger.today(issuer_id))
-        swept = f"{report.days[0]} … {report.days[-1]}" if report.days else "nothing new"
-        print(f"{issuer_id}: expiry as of {report.on}: days swept {swept}; "
-              f"{report.expired_cards} cards, {report.points:,} pt expired")
+    for job in JOBS if chosen == "all" else [chosen]:
+        for report in getattr(jobs, JOBS[job])():
+            print(summary(job, report))
     return 0
 
 

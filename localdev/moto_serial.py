@@ -8,6 +8,9 @@
    names with a deep copy, so each transaction costs O(table size) and any benchmark of
    a job that writes N cards grows as N². We back up only the items the transaction
    touches and restore those on failure, as DynamoDB's own cost suggests.
+3. Queries that read their partition: moto answers a Query on the table's key by
+   sorting every item of the table, so a job that queries a month's partitions costs
+   O(table). We let it see only the partition asked for, as DynamoDB reads only that.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def serialize_dynamodb() -> None:
     if getattr(DynamoDBBackend, _PATCHED, False):
         return
     DynamoDBBackend.transact_write_items = _touched_items_backup(DynamoDBBackend.transact_write_items)
+    _partition_queries()
     for name, method in list(vars(DynamoDBBackend).items()):
         if name.startswith("_") or not callable(method) or isinstance(method, (staticmethod, classmethod)):
             continue
@@ -41,6 +45,27 @@ def _locked(method):
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def _partition_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    query = Table.query
+
+    @functools.wraps(query)
+    def wrapper(table, hash_key, *args, **kwargs):
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return query(table, hash_key, *args, **kwargs)
+        everything = table.items
+        partition = everything.get(hash_key)
+        table.items = {hash_key: partition} if partition is not None else {}
+        try:  # safe: the backend lock is held for the whole call
+            return query(table, hash_key, *args, **kwargs)
+        finally:
+            table.items = everything
+
+    Table.query = wrapper
 
 
 def _touched_items_backup(transact_write_items):

@@ -62,7 +62,8 @@ def banner(stack: LocalStack) -> str:
         "Tap the demo card on the simulated store terminal (an emulated ICOCA card over UDP):",
         "  .venv/bin/python -m localdev.tap",
         "",
-        "Run the daily expiry job now:  .venv/bin/python -m localdev.jobs expiry",
+        "Run a scheduled job now (the demo card JW010000000000003 has work for each):",
+        "  .venv/bin/python -m localdev.jobs {expiry|rebate|campaigns|dormancy|reminders|all}",
         "",
         "Stop with Ctrl-C.",
     ]

@@ -143,7 +143,7 @@ class LocalStack:
         from chalicelib.table import Table
         from chalicelib.terminals.service import TerminalService
         from chalicelib.terminals.store import TerminalStore
-        from localdev.demo import load_demo, load_demo_terminals
+        from localdev.demo import load_demo, load_demo_jobs, load_demo_terminals
 
         self.table = stage_env()["CHIIKI_TABLE"]
         table = Table(self.table, REGION, host=self.moto_url)
@@ -152,6 +152,7 @@ class LocalStack:
         self.cards = load_demo(store)
         terminals = TerminalService(Ledger(store), TerminalStore(table))
         self.terminals = load_demo_terminals(terminals, self.state_dir, self.api_url)
+        self.cards += load_demo_jobs(terminals)
         import boto3
 
         boto3.client("ses", region_name=REGION, endpoint_url=self.moto_url).verify_email_identity(

@@ -1,28 +1,68 @@
 """Scheduled jobs. The functions here are what app.py's schedules call: each builds its
-services on first use and runs its job for every issuer, so importing this package
-costs a cold start nothing."""
+services on first use and runs its job for every issuer on the issuer's today, so
+importing this package costs a cold start nothing.
+
+One issuer failing does not stop the others; the first failure is raised at the end, so
+the schedule's invocation fails (and its alarm fires), and the next run catches the
+issuer up: every job keeps its progress per issuer and is exactly once.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import date
+from typing import Any
 
-if TYPE_CHECKING:
-    from .expiry import ExpiryReport
 
-
-def daily_expiry() -> list[ExpiryReport]:
-    """Expire, for every issuer, the lots past their expiry on the issuer's today.
-    One issuer failing does not stop the others; the first failure is raised at the end
-    (the schedule's retry, or tomorrow's run, catches the issuer up)."""
+def daily_expiry() -> list[Any]:
     from .. import services
     from .expiry import run_expiry
 
     ledger = services.ledger()
-    reports: list[ExpiryReport] = []
+    return _for_every_issuer(lambda issuer, on: run_expiry(ledger, issuer, on=on))
+
+
+def daily_rebates() -> list[Any]:
+    from .. import services
+    from .rebate import run_rebates
+
+    ledger, store = services.ledger(), services.terminals().store
+    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, store, issuer, on=on))
+
+
+def daily_campaigns() -> list[Any]:
+    from .. import services
+    from ..campaigns.service import run_campaigns
+
+    ledger = services.ledger()
+    return _for_every_issuer(lambda issuer, on: run_campaigns(ledger, issuer, on=on))
+
+
+def daily_dormancy() -> list[Any]:
+    from .. import services
+    from .dormancy import run_dormancy
+
+    ledger, members = services.ledger(), services.mypage().store
+    return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on))
+
+
+def daily_reminders() -> list[Any]:
+    from .. import services
+    from .reminders import run_reminders
+
+    ledger, mypage = services.ledger(), services.mypage()
+    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, mypage.store, mypage.mailer, issuer, on=on))
+
+
+def _for_every_issuer(run: Callable[[str, date], Any]) -> list[Any]:
+    from .. import services
+
+    ledger = services.ledger()
+    reports: list[Any] = []
     failures: list[Exception] = []
     for issuer_id in ledger.store.issuer_ids():
         try:
-            reports.append(run_expiry(ledger, issuer_id, on=ledger.today(issuer_id)))
+            reports.append(run(issuer_id, ledger.today(issuer_id)))
         except Exception as exc:  # noqa: BLE001  (re-raised below, after the other issuers)
             failures.append(exc)
     if failures:

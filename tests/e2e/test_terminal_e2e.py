@@ -114,9 +114,17 @@ def test_the_demo_tap_command_make_run_prints(stack):
     assert "残高" in done.stdout and "電子マネー" in done.stdout
 
 
-def test_a_job_runs_by_hand_against_make_run(stack):
+def test_every_job_runs_by_hand_against_make_run_and_finds_the_demo_work(stack):
     env = {**os.environ, "CHIIKI_MOTO_PORT": (stack / "moto_port").read_text()}
-    done = subprocess.run([sys.executable, "-m", "localdev.jobs", "expiry"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "localdev.jobs", "all"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert "niimi: expiry as of" in done.stdout
+    lines = {line.split(" as of ")[0]: line for line in done.stdout.splitlines()}
+    assert "points 300" in lines["niimi: expiry"]  # the demo lot that ended yesterday
+    assert "points 80" in lines["niimi: rebate"]  # 8,000 yen two months ago at 1 %
+    assert "points 5000" in lines["niimi: campaigns"]  # 21,000 yen charged: the cap
+    assert "points 1000" in lines["niimi: dormancy"]  # 60 months without a grant or spend
+    assert "niimi: reminders" in lines  # nobody has signed up with the demo card yet
+    again = subprocess.run([sys.executable, "-m", "localdev.jobs", "rebate"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "points 0" in again.stdout  # exactly once
