@@ -49,12 +49,6 @@ def granted_idm(sk: str) -> str:
     return sk.removeprefix(GRANTED)
 
 
-def charge_month_shards(issuer: str, month: str) -> list[str]:
-    """Every partition listing the cards that charged in `month`, as
-    terminal_keys.charges() builds them (a unit test holds the two together)."""
-    return [f"{terminal_keys.CHARGES}{issuer}#{month}#{n:02d}" for n in range(SHARDS)]
-
-
 def charging_idm(sk: str) -> str:
     return sk.removeprefix(CARD)
 

@@ -25,6 +25,7 @@ from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
 from ..table import ClaimItem, Table, TableItem
+from ..terminals import keys as terminal_keys
 from ..terminals.domain import TxnKind
 from ..terminals.store import ChargeMonthItem, TxnItem
 from . import keys
@@ -166,7 +167,7 @@ class CampaignStore:
 
     def charging_cards(self, issuer: str, month: str) -> Iterator[str]:
         """IDms of the issuer's cards that charged in `month`: a query per shard."""
-        for pk in keys.charge_month_shards(issuer, month):
+        for pk in terminal_keys.charges_shards(issuer, month):
             for item in ChargeMonthItem.query(pk):
                 yield keys.charging_idm(item.sk)
 

@@ -53,7 +53,12 @@ def accrual_idm(sk: str) -> str:
 
 def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
     """Marks a card that charged in a month, for the campaign jobs."""
-    return f"{CHARGES}{issuer}#{month}#{shard(idm):02d}", ledger_keys.CARD + idm
+    return charges_shards(issuer, month)[shard(idm)], ledger_keys.CARD + idm
+
+
+def charges_shards(issuer: str, month: str) -> list[str]:
+    """Every partition listing the cards that charged in a month: one query each."""
+    return [f"{CHARGES}{issuer}#{month}#{n:02d}" for n in range(ledger_keys.SHARDS)]
 
 
 def checkin(event_id: str, idm: str) -> tuple[str, str]:

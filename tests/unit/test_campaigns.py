@@ -135,7 +135,7 @@ def test_a_campaign_states_every_problem():
 def test_keys_read_the_partitions_the_terminals_write():
     idm = "0a00000000000001"
     month_key, card_key = terminal_keys.charges("niimi", "2022-10", idm)
-    assert month_key in keys.charge_month_shards("niimi", "2022-10")
+    assert month_key in terminal_keys.charges_shards("niimi", "2022-10")
     assert keys.charging_idm(card_key) == idm
     assert keys.card_partition(idm) == terminal_keys.txn(idm, 7)[0]
     assert keys.txn_seq(terminal_keys.txn(idm, 7)[1]) == 7
