@@ -58,3 +58,12 @@ def mypage() -> MyPage:
     return MyPage(
         ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
     )
+
+
+@lru_cache(maxsize=1)
+def s3():
+    """The S3 client (imports and reports), built on first use."""
+    import boto3
+
+    s = settings()
+    return boto3.client("s3", region_name=s.region, endpoint_url=s.s3_endpoint)

@@ -20,6 +20,9 @@ class Settings:
     mail_from: str
     secret_key: bytes  # keys the hashes of e-mail addresses and codes
     secure_cookies: bool
+    imports_bucket: str = "chiiki-points-imports"  # operators drop CSV files here
+    reports_bucket: str = "chiiki-points-reports"  # reports and import results are written here
+    s3_endpoint: str | None = None
 
 
 class MissingSecret(RuntimeError):
@@ -40,4 +43,7 @@ def get_settings() -> Settings:
         mail_from=env.get("CHIIKI_MAIL_FROM", "noreply@points.example.jp"),
         secret_key=env.get("CHIIKI_SECRET_KEY", LOCAL_SECRET).encode(),
         secure_cookies=env.get("CHIIKI_INSECURE_COOKIES", "") != "1",
+        imports_bucket=env.get("CHIIKI_IMPORTS_BUCKET", "chiiki-points-imports"),
+        reports_bucket=env.get("CHIIKI_REPORTS_BUCKET", "chiiki-points-reports"),
+        s3_endpoint=env.get("CHIIKI_S3_ENDPOINT") or None,
     )
