@@ -28,12 +28,21 @@ class SignedTerminal:
     terminal_id: str
     key: bytes
 
-    def prepare(self, path: str, body: dict | bytes) -> requests.PreparedRequest:
+    def prepare(self, path: str, body: dict | bytes, when: datetime | None = None) -> requests.PreparedRequest:
+        """The request signed now, or as if at `when` for tests that move the server's clock."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = requests.Request(
             "POST", "http://127.0.0.1" + path, data=data, headers={"Content-Type": "application/json"}
         ).prepare()
-        terminal_auth(self.key, self.terminal_id)(req)
+        if when is None:
+            terminal_auth(self.key, self.terminal_id)(req)
+            return req
+        from unittest import mock
+
+        with mock.patch("requests_http_signature.datetime") as fake:
+            fake.datetime.now.return_value = when.astimezone().replace(tzinfo=None)
+            fake.timedelta = timedelta
+            terminal_auth(self.key, self.terminal_id)(req)
         return req
 
     def send(self, req: requests.PreparedRequest, *, body: bytes | None = None):
@@ -45,15 +54,7 @@ class SignedTerminal:
         return self.send(self.prepare(path, body))
 
     def post_at(self, path: str, body: dict, when: datetime):
-        """A request signed as if at `when`, for tests that move the server's clock."""
-        from unittest import mock
-
-        with mock.patch("requests_http_signature.datetime") as fake:
-            fake.datetime.now.return_value = when.astimezone().replace(tzinfo=None)
-            fake.timedelta = timedelta
-            req = self.prepare(path, body)
-        return self.send(req)
-
+        return self.send(self.prepare(path, body, when))
 
 def register_demo(terminals, client) -> dict[str, SignedTerminal]:
     """Merchants, an event and one terminal of each mode for Niimi, and one Okayama terminal."""

@@ -211,14 +211,14 @@ def test_a_disabled_key_is_refused(tills, terminal_service):
 
 @pytest.mark.parametrize("offset", [301, -301])
 def test_a_created_time_more_than_300_s_off_is_refused(tills, terminal_service, offset):
-    req = tills["store"].prepare(f"{V1}/balance", {"idm": IDM})
+    req = tills["store"].prepare(f"{V1}/balance", {"idm": IDM}, terminal_service.clock.now)
     terminal_service.clock.advance(seconds=offset)
     status, body = tills["store"].send(req)
     assert (status, body["code"]) == (401, "stale_signature")
 
 
 def test_a_created_time_within_300_s_is_accepted(tills, terminal_service):
-    req = tills["store"].prepare(f"{V1}/balance", {"idm": IDM})
+    req = tills["store"].prepare(f"{V1}/balance", {"idm": IDM}, terminal_service.clock.now)
     terminal_service.clock.advance(seconds=290)
     assert tills["store"].send(req)[0] == 200
 
