@@ -34,6 +34,7 @@ clean:
 
 STAGE ?= prod
 STACK ?= chiiki-points-$(STAGE)
+MAIL_DOMAIN ?= points.example.jp
 
 # Deployment (needs AWS credentials): write the CloudFormation template, check it, deploy it.
 package: $(STAMP)
@@ -43,4 +44,7 @@ package: $(STAMP)
 
 deploy: package
 	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.json
-	aws cloudformation deploy --template-file build/$(STAGE)/packaged.json --stack-name $(STACK) --capabilities CAPABILITY_IAM --parameter-overrides Stage=$(STAGE)
+	@test -n "$(OPERATOR_EMAIL)" || { echo 'set OPERATOR_EMAIL=<who receives the alarms>'; exit 1; }
+	aws cloudformation deploy --template-file build/$(STAGE)/packaged.json --stack-name $(STACK) \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --parameter-overrides Stage=$(STAGE) OperatorEmail=$(OPERATOR_EMAIL) MailDomain=$(MAIL_DOMAIN)

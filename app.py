@@ -2,17 +2,21 @@
 
 from chalice import Chalice, Cron
 
-from chalicelib import jobs
+from chalicelib import jobs, observability
+from chalicelib.imports.routes import bp as import_routes
 from chalicelib.ledger.routes import bp as ledger_routes
 from chalicelib.mypage.routes import bp as mypage_routes
-from chalicelib.observability import quiet_libraries
+from chalicelib.operators.routes import bp as operator_routes
 from chalicelib.terminals.routes import bp as terminal_routes
 
-quiet_libraries()
+observability.quiet_libraries()
 app = Chalice(app_name="chiiki-points")
 app.register_blueprint(ledger_routes)
 app.register_blueprint(terminal_routes)
 app.register_blueprint(mypage_routes)
+app.register_blueprint(operator_routes)
+app.register_blueprint(import_routes)
+observability.register(app)
 
 
 # Times are UTC: 15:05 UTC is 00:05 JST, the first minutes of the issuers' new day.
@@ -41,3 +45,23 @@ def sweep_dormant(event):
 @app.schedule(Cron(0, 0, "*", "*", "?", "*"), name="send-reminders", description="Expiry reminder e-mails")
 def send_reminders(event):
     jobs.daily_reminders()
+
+
+# After the day's jobs (00:40 JST): last month's reports on the first run of a month.
+@app.schedule(Cron(40, 15, "*", "*", "?", "*"), name="write-reports", description="Monthly operator reports")
+def write_reports(event):
+    jobs.daily_reports()
+
+
+# 01:00 JST: anchor every chain head, then verify every chain against yesterday's anchor.
+@app.schedule(Cron(0, 16, "*", "*", "?", "*"), name="audit-chains", description="Daily hash-chain audit and anchor")
+def audit_chains(event):
+    jobs.daily_audit()
+
+
+# The imports bucket notifies this function of every CSV dropped in it (infra/template.json).
+@app.lambda_function(name="import-csv")
+def import_csv(event, context):
+    from chalicelib import imports
+
+    imports.handle_s3_event(event, context)

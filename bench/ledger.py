@@ -235,6 +235,8 @@ class BareCard:
         seq = self.seq + 1
         transact = copy.deepcopy(self.t.transact)
         for entry in transact["TransactItems"]:
+            if "Update" in entry:
+                continue  # the report figures: unconditional ADDs, sent as they are
             put = entry["Put"]
             item, kind = put["Item"], put["Item"]["type"]["S"]
             if kind == "card":

@@ -8,8 +8,12 @@ from collections.abc import Callable
 
 from chalice import Response
 
+from . import observability
+from .campaigns import errors as campaign_errors
+from .imports import errors as import_errors
 from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
+from .operators import errors as operator_errors
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -33,14 +37,35 @@ STATUS: dict[type[Exception], int] = {
     terminal_errors.EventClosed: 409,
     terminal_errors.AlreadyCheckedIn: 409,
     terminal_errors.AlreadyCancelled: 409,
+    campaign_errors.InvalidCampaign: 400,
+    campaign_errors.UnknownCampaign: 404,
+    campaign_errors.CampaignExists: 409,
+    campaign_errors.EnrolmentClosed: 409,
+    campaign_errors.AlreadyEnrolled: 409,
+    campaign_errors.AlreadyGranted: 409,
+    campaign_errors.CannotExtend: 409,
+    operator_errors.NoOperatorIdentity: 403,
+    operator_errors.InvalidBody: 400,
+    operator_errors.OtherIssuersRecord: 403,
+    operator_errors.UnknownRecord: 404,
+    operator_errors.UnknownJob: 404,
+    operator_errors.TerminalExists: 409,
+    operator_errors.ReplacementMismatch: 409,
+    import_errors.UnknownKind: 404,
+    import_errors.TooLargeForApi: 413,
+    import_errors.FileRefused: 400,
+    import_errors.RunSuperseded: 409,
 }
+# Errors whose class lives beside heavier code (ledger.service imports the store): mapped by
+# code, so that importing this module stays light for a cold start.
+STATUS_BY_CODE: dict[str, int] = {"unknown_issuer": 404}
 
 
 def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
     if isinstance(exc, MyPageError):
         return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status,
                         headers={"Cache-Control": "no-store"})
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), STATUS_BY_CODE.get(exc.code, 400))
     body = {"code": exc.code, "message": str(exc)}
     if isinstance(exc, ledger_errors.InsufficientPoints):
         body["balance"] = exc.balance
@@ -53,6 +78,15 @@ def json_errors(view: Callable) -> Callable:
         try:
             return view(*args, **kwargs)
         except (ledger_errors.LedgerError, MyPageError) as exc:
+            if isinstance(exc, terminal_errors.SignatureRejected):
+                _signature_rejected(exc)
             return error_response(exc)
 
     return wrapper
+
+
+def _signature_rejected(exc: terminal_errors.SignatureRejected) -> None:
+    """A terminal request refused for its signature: the alarm counts these (a spike means
+    replays, a device with a wrong clock or someone forging a terminal)."""
+    observability.count(observability.SIGNATURE_REJECTED)
+    observability.logger().info("signature rejected", extra={"code": exc.code})

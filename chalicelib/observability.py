@@ -1,14 +1,59 @@
-"""Structured logs (Powertools Logger, JSON). Never log personal data: no e-mail
-address, birth date, card number or full IDm; log keyed hashes or short prefixes."""
+"""Logs, metrics and traces for every function of the app (Powertools).
+
+`register(app)` installs one Chalice middleware for every kind of event (HTTP, schedules,
+S3, pure Lambda). Around each invocation it:
+
+- puts a correlation id in every log line: the API Gateway request id for HTTP, the
+  Lambda request id otherwise (JSON lines from Powertools Logger, service `chiiki-points`);
+- opens an X-Ray subsegment when tracing is on, which it is only inside Lambda (Powertools
+  turns the Tracer off outside Lambda, under `chalice local` and when
+  POWERTOOLS_TRACE_DISABLED is set, so tests and `make run` never look for X-Ray);
+- flushes the business metrics counted during the invocation as CloudWatch embedded
+  metric format (EMF) lines on stdout: namespace `ChiikiPoints`, dimensions `service` and
+  `stage` (plus `source` for PointsGranted). EMF needs no API call: CloudWatch reads the
+  metrics from the function's log.
+
+Code anywhere counts a metric with `count(name, value, **dimensions)`, which is plain
+Python: outside an invocation (unit tests, scripts) it does nothing.
+
+Powertools is imported on first use, never by `import app`, so cold starts stay light.
+
+Never log personal data: no e-mail address, birth date, card number or full IDm; log keyed
+hashes or short prefixes. Nothing here logs an event, a body, a path or a query string.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
+
+SERVICE = "chiiki-points"
+NAMESPACE = "ChiikiPoints"
+
+# The business metrics (all counts; points are integers).
+POINTS_SPENT = "PointsSpent"
+POINTS_GRANTED = "PointsGranted"  # dimension `source`: initial, rebate, event, admin, campaign
+POINTS_EXPIRED = "PointsExpired"
+POINTS_VOIDED = "PointsVoided"
+POINTS_CANCELLED = "PointsCancelled"  # point payments taken back (the points return to their lots)
+REBATES_GRANTED = "RebatesGranted"  # rebate grants (cards), beside the points in PointsGranted{source=rebate}
+SIGNATURE_REJECTED = "SignatureRejected"
 
 # These libraries log whole requests at DEBUG (item attributes, e-mail messages); they
 # stay at WARNING whatever the root level, so turning debugging on leaks no personal data.
-CHATTY = ("botocore", "boto3", "pynamodb", "urllib3")
+CHATTY = ("botocore", "boto3", "pynamodb", "urllib3", "aws_xray_sdk")
+
+# What this module adds to every log line of an invocation, removed when it ends.
+_INVOCATION_KEYS = ("correlation_id", "function_name", "function_request_id", "cold_start", "route")
+
+Dimensions = tuple[tuple[str, str], ...]
+_pending: ContextVar[Counter[tuple[str, Dimensions]] | None] = ContextVar("chiiki_pending_metrics", default=None)
+_cold = True
 
 
 def quiet_libraries() -> None:
@@ -20,4 +65,117 @@ def quiet_libraries() -> None:
 def logger():
     from aws_lambda_powertools import Logger
 
-    return Logger(service="chiiki-points")
+    log = Logger(service=SERVICE)
+    # Chalice's app logger has the same name (the app's) and a plain-text handler of its
+    # own: keep only the JSON one, so every line (Chalice's errors too) is JSON, and once.
+    for handler in list(log.handlers):
+        if handler is not log.registered_handler:
+            log.removeHandler(handler)
+    return log
+
+
+@lru_cache(maxsize=1)
+def tracer():
+    from aws_lambda_powertools import Tracer
+
+    # Only botocore is patched: every DynamoDB, SES and S3 call becomes a subsegment.
+    return Tracer(service=SERVICE, patch_modules=("botocore",))
+
+
+def count(name: str, value: int = 1, **dimensions: str) -> None:
+    """Count `value` of metric `name` in the current invocation (flushed when it ends)."""
+    pending = _pending.get()
+    if pending is None or not value:
+        return
+    pending[(name, tuple(sorted(dimensions.items())))] += int(value)
+
+
+def register(app) -> None:
+    """Install the middleware on every function of `app` (call it once, in app.py)."""
+    app.register_middleware(observe, "all")
+
+
+def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """The middleware: log context, a trace subsegment and a metrics flush around one invocation."""
+    global _cold
+    cold, _cold = _cold, False
+    context = _lambda_context(event)
+    route = _route(event)
+    log = logger()
+    log.append_keys(
+        correlation_id=_correlation_id(event, context),
+        function_name=getattr(context, "function_name", None),
+        function_request_id=getattr(context, "aws_request_id", None),
+        cold_start=cold,
+        route=route,
+    )
+    token = _pending.set(Counter())
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        response = _traced(event, get_response, route or getattr(context, "function_name", None) or "handler", cold)
+        outcome = str(getattr(response, "status_code", "ok"))
+        return response
+    finally:
+        try:
+            pending = _pending.get()
+            _pending.reset(token)
+            if pending:
+                _flush(pending)
+            log.info("invocation", extra={"outcome": outcome, "ms": round((time.perf_counter() - started) * 1000)})
+        finally:
+            log.remove_keys(_INVOCATION_KEYS)
+
+
+def _traced(event: Any, get_response: Callable[[Any], Any], name: str, cold: bool) -> Any:
+    trace = tracer()
+    if trace.disabled:
+        return get_response(event)
+    with trace.provider.in_subsegment(f"## {name}") as subsegment:
+        subsegment.put_annotation(key="ColdStart", value=cold)
+        subsegment.put_annotation(key="Service", value=SERVICE)
+        return get_response(event)
+
+
+def _lambda_context(event: Any) -> Any:
+    # An HTTP request's `.context` is API Gateway's request context; its Lambda context is
+    # `.lambda_context`. Every other event carries the Lambda context as `.context`.
+    if hasattr(event, "lambda_context"):
+        return event.lambda_context
+    return getattr(event, "context", None)
+
+
+def _correlation_id(event: Any, context: Any) -> str | None:
+    request_context = getattr(event, "context", None) if hasattr(event, "lambda_context") else None
+    if isinstance(request_context, dict) and request_context.get("requestId"):
+        return request_context["requestId"]
+    return getattr(context, "aws_request_id", None)
+
+
+def _route(event: Any) -> str | None:
+    """The route template (`/api/mypage/v1/cards/{card_id}`), never the path with its values."""
+    if not hasattr(event, "lambda_context"):
+        return None
+    request_context = getattr(event, "context", None) or {}
+    method, resource = request_context.get("httpMethod"), request_context.get("resourcePath")
+    return f"{method} {resource}" if method and resource else None
+
+
+def _flush(pending: Counter[tuple[str, Dimensions]]) -> None:
+    """One EMF line per dimension set (EMF applies its dimensions to every metric in a line)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    from .settings import get_settings
+
+    stage = get_settings().stage
+    by_dimensions: dict[Dimensions, list[tuple[str, int]]] = {}
+    for (name, dimensions), value in pending.items():
+        by_dimensions.setdefault(dimensions, []).append((name, value))
+    for dimensions, values in by_dimensions.items():
+        metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        metrics.add_dimension(name="stage", value=stage)
+        for key, value in dimensions:
+            metrics.add_dimension(name=key, value=value)
+        for name, value in values:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        metrics.flush_metrics()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .ledger.service import Ledger
     from .mypage.service import MyPage
+    from .operators.service import Operators
     from .settings import Settings
     from .table import Table
     from .terminals.service import TerminalService
@@ -31,10 +32,10 @@ def table() -> Table:
 
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
-    from .ledger.service import Ledger
     from .ledger.store import CardStore
+    from .ledger_metrics import MeteredLedger
 
-    return Ledger(CardStore(table()))
+    return MeteredLedger(CardStore(table()))  # a Ledger that counts its business metrics
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +59,18 @@ def mypage() -> MyPage:
     return MyPage(
         ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
     )
+
+
+@lru_cache(maxsize=1)
+def operators() -> Operators:
+    from .campaigns.service import Campaigns
+    from .mail import Mailer
+    from .mypage.store import MyPageStore
+    from .operators.service import Operators
+
+    s = settings()
+    mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
+    return Operators(ledger(), terminals(), MyPageStore(table()), Campaigns(ledger()), mailer=lambda: mailer)
 
 
 @lru_cache(maxsize=1)

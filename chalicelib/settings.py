@@ -23,6 +23,7 @@ class Settings:
     imports_bucket: str = "chiiki-points-imports"  # operators drop CSV files here
     reports_bucket: str = "chiiki-points-reports"  # reports and import results are written here
     s3_endpoint: str | None = None
+    stage: str = "local"  # the deployed stage (dev, prod): a dimension of the business metrics
 
 
 class MissingSecret(RuntimeError):
@@ -46,4 +47,5 @@ def get_settings() -> Settings:
         imports_bucket=env.get("CHIIKI_IMPORTS_BUCKET", "chiiki-points-imports"),
         reports_bucket=env.get("CHIIKI_REPORTS_BUCKET", "chiiki-points-reports"),
         s3_endpoint=env.get("CHIIKI_S3_ENDPOINT") or None,
+        stage=env.get("CHIIKI_STAGE") or "local",
     )

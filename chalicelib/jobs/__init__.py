@@ -54,6 +54,32 @@ def daily_reminders() -> list[Any]:
     return _for_every_issuer(lambda issuer, on: run_reminders(ledger, mypage.store, mypage.mailer, issuer, on=on))
 
 
+def daily_reports() -> list[Any]:
+    """Last month's reports, written on the first run of the month (then nothing)."""
+    from ..reports import reports
+    from ..reports.service import run_monthly_reports
+
+    service = reports()
+    return _for_every_issuer(lambda issuer, on: run_monthly_reports(service, issuer, on))
+
+
+def daily_audit() -> list[Any]:
+    """Anchor every chain head, then verify every chain against the previous anchor."""
+    from .. import services
+    from ..reports import AuditFailed, report_store
+    from ..reports.audit import run_audit
+
+    ledger, store = services.ledger(), report_store()
+
+    def run(issuer: str, on: date) -> Any:
+        report = run_audit(ledger, store, issuer, on, now=ledger.clock())
+        if not report.ok:
+            raise AuditFailed(f"{issuer}: {len(report.failures)} chains fail; {report.anchor_problem or ''}")
+        return report
+
+    return _for_every_issuer(run)
+
+
 def _for_every_issuer(run: Callable[[str, date], Any]) -> list[Any]:
     from .. import services
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
+from ..reports.domain import tallies
+from ..reports.store import aggregate_writes
 from ..table import Claim, ClaimExists, Write, WriteRefused
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
@@ -373,21 +375,30 @@ class Ledger:
             totals.add(stored.entry.movements)
         return totals
 
-    def verify(self, idm: str) -> ChainReport:
-        """Walk the card's chain from the start and compare it with the card's head."""
+    def verify(self, idm: str, *, through: tuple[int, str] | None = None) -> ChainReport:
+        """Walk the card's chain from the start and compare it with the card's head.
+        With `through` = (seq, head), as an anchor recorded them, the chain must also
+        still pass through that point: history rewritten and re-chained consistently
+        before the anchor passes the walk but not this."""
         stored_card = self.store.get_card(idm)
         if stored_card is None:
             raise CardNotFound()
         prev, count = GENESIS, 0
+        if through is not None and through[0] == 0 and through[1] != GENESIS:
+            return ChainReport(idm, False, 0, 0, "the anchored head of an empty chain is not the genesis")
         for stored in self.store.entries(idm, newest_first=False):
             count += 1
             problem = _link_problem(stored, idm, count, prev)
             if problem:
                 return ChainReport(idm, False, count, count, problem)
+            if through is not None and count == through[0] and stored.hash != through[1]:
+                return ChainReport(idm, False, count, count, "the chain no longer passes through its anchored head")
             prev = stored.hash
         card = stored_card.card
         if card.seq != count or card.head != prev:
             return ChainReport(idm, False, count, card.seq, "the card's chain head does not match its entries")
+        if through is not None and through[0] > count:
+            return ChainReport(idm, False, count, through[0], "the chain is shorter than when it was anchored")
         return ChainReport(idm, True, count)
 
     # -- the one write path ---------------------------------------------------------
@@ -480,7 +491,7 @@ def _commit(
     claims: Sequence[Claim],
     writes: Sequence[Write],
 ) -> Commit:
-    cards = []
+    cards, entries = [], []
     for idm, (after, movements) in decision.cards.items():
         prev = before[idm].card
         entry = Entry(
@@ -496,6 +507,7 @@ def _commit(
             ref=decision.ref,
             result=decision.result,
         )
+        entries.append(entry)
         body = canonical_json(entry.body())
         digest = link(prev.head, body)
         cards.append(
@@ -507,7 +519,9 @@ def _commit(
         )
     first = cards[0].after
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
-    return Commit(cards, request, (*decision.claims, *claims), writes)
+    # The report figures move with the entries, in the same transaction (no extra round trip).
+    figures = aggregate_writes(issuer.issuer_id, first.idm, tallies(entries))
+    return Commit(cards, request, (*decision.claims, *claims), (*writes, *figures))
 
 
 def _replay(original: StoredRequest, request_print: str) -> dict:

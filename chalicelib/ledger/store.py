@@ -304,6 +304,15 @@ class CardStore:
         for item in CardItem.scan(TableItem.sk == "CARD", attributes_to_get=["pk"]):
             yield item.pk.removeprefix(keys.CARD)
 
+    def chain_heads(self, issuer_id: str) -> Iterator[tuple[str, int, str]]:
+        """(IDm, seq, head) of every card of the issuer: a full scan, for the
+        daily anchor. Eventually consistent: a head read a moment late is still a point
+        its card's chain passes through, which is all an anchor needs."""
+        for item in CardItem.scan(
+            (TableItem.sk == "CARD") & (CardItem.issuer == issuer_id), attributes_to_get=["pk", "seq", "head"]
+        ):
+            yield item.pk.removeprefix(keys.CARD), int(item.seq), item.head
+
     def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
         """IDms of the issuer's cards whose earliest lot with points expires on `day`:
         one query per shard (paginated), eventually consistent like every index read.

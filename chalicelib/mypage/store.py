@@ -359,6 +359,34 @@ class MyPageStore:
                 tx.delete(pair)
         return len(pairs)
 
+    def move_card_links(self, from_idm: str, to_idm: str, card_number_masked: str) -> int:
+        """Point every member's link to card `from_idm` at card `to_idm` (a damage
+        reissue), keeping each link's id and date, so members see the replacement card
+        where they saw the broken one. A member who already linked the replacement just
+        loses the old link. Returns how many links there were; safe to repeat."""
+        pairs = list(CardLinkItem.query(f"LINKED#{from_idm}", consistent_read=True))
+        for pair in pairs:
+            member_id = pair.sk.removeprefix("MEMBER#")
+            link_key = (_member_pk(member_id), f"LINK#{pair.link_id}")
+            try:
+                linked_at = LinkItem.get(*link_key, consistent_read=True).linked_at
+                with TransactWrite(connection=self.connection) as tx:
+                    tx.save(LinkItem(*link_key, idm=to_idm, card_number_masked=card_number_masked,
+                                     linked_at=linked_at), condition=TableItem.pk.exists())
+                    tx.save(CardLinkItem(*_card_link(to_idm, member_id), link_id=pair.link_id),
+                            condition=TableItem.pk.does_not_exist())
+                    tx.delete(pair)
+                continue
+            except LinkItem.DoesNotExist:
+                pass  # the member unlinked it meanwhile
+            except TransactWriteError as exc:
+                if not failed_positions(exc):
+                    raise
+            with TransactWrite(connection=self.connection) as tx:
+                tx.delete(LinkItem(*link_key))
+                tx.delete(pair)
+        return len(pairs)
+
     # -- throttles ---------------------------------------------------------------------
 
     def window(self, scope: str, key: str) -> tuple[Window, int | None]:

@@ -1,0 +1,80 @@
+"""Every DynamoDB key string and S3 object key of the reports context, built and parsed here.
+
+    AGG#<issuer>#<YYYY-MM>#<shard>       TOTALS             a month's grants by source, expired,
+                                                             voided, transferred (one shard's share)
+    AGG#<issuer>#<YYYY-MM>#<shard>       MERCHANT#<id>      a month's point payments at one merchant
+    AGG#<issuer>#<YYYY-MM>#<shard>       CAMPAIGN#<name>    a month's campaign grants, per campaign
+    AGG#<issuer>#OUTSTANDING#<shard>     EXPIRES#<YYYY-MM>  points still on cards, by expiry month
+    ANCHOR#<issuer>                      <YYYY-MM-DD>       a day's anchor of every chain head
+
+The shard is the card's (chalicelib/ledger/keys.py `shard`), so one month's figures of
+an issuer spread over 16 partitions and no item is written by every change.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..ledger.keys import SHARDS
+
+AGGREGATE = "AGG#"
+OUTSTANDING = "OUTSTANDING"
+TOTALS = "TOTALS"
+MERCHANT = "MERCHANT#"
+CAMPAIGN = "CAMPAIGN#"
+EXPIRES = "EXPIRES#"
+ANCHOR = "ANCHOR#"
+
+
+def month_partition(issuer_id: str, month: str, shard_no: int) -> str:
+    return f"{AGGREGATE}{issuer_id}#{month}#{shard_no:02d}"
+
+
+def month_partitions(issuer_id: str, month: str) -> list[str]:
+    """The 16 partitions holding one issuer's figures for one month."""
+    return [month_partition(issuer_id, month, n) for n in range(SHARDS)]
+
+
+def outstanding_partition(issuer_id: str, shard_no: int) -> str:
+    return f"{AGGREGATE}{issuer_id}#{OUTSTANDING}#{shard_no:02d}"
+
+
+def outstanding_partitions(issuer_id: str) -> list[str]:
+    return [outstanding_partition(issuer_id, n) for n in range(SHARDS)]
+
+
+def merchant(merchant_id: str) -> str:
+    return MERCHANT + merchant_id
+
+
+def campaign(name: str) -> str:
+    return CAMPAIGN + name
+
+
+def expires(month: str) -> str:
+    return EXPIRES + month
+
+
+def anchor(issuer_id: str, day: date) -> tuple[str, str]:
+    return ANCHOR + issuer_id, day.isoformat()
+
+
+def anchor_partition(issuer_id: str) -> str:
+    return ANCHOR + issuer_id
+
+
+# --- S3 ----------------------------------------------------------------------------
+
+
+def report_object(issuer_id: str, month: str, name: str) -> str:
+    return f"reports/{issuer_id}/{month}/{name}.csv"
+
+
+def report_manifest(issuer_id: str, month: str) -> str:
+    """Written after a month's reports: its presence means the month is done."""
+    return f"reports/{issuer_id}/{month}/manifest.json"
+
+
+def anchor_object(issuer_id: str, day: date, digest: str) -> str:
+    """Named by its digest, so an anchor file is never overwritten by another one."""
+    return f"anchors/{issuer_id}/{day.isoformat()}/{digest}.json"

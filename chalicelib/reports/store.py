@@ -1,0 +1,212 @@
+"""The reports' items in the application table (keys: reports/keys.py) and their S3 files.
+
+Aggregate items are written only by the ledger, inside each change's own
+TransactWriteItems (`aggregate_writes`): unconditional ADDs, one update per item, so
+the figures move with the entries or not at all and cost no extra round trip. A
+report reads one month's 16 partitions (or the 16 outstanding partitions), so its
+cost follows the months and lines it reports, never the number of entries.
+
+Anchors: `ANCHOR#<issuer>` / `<day>` holds the digest, the count and the S3 key of the
+anchor file (every card's IDm, seq and head), put once (attribute_not_exists).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+
+from ..ledger.errors import LedgerError
+from ..ledger.keys import shard as card_shard
+from ..table import Table, TableItem, Write
+from . import keys
+from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies
+
+
+class AggregateItem(TableItem, discriminator="aggregate"):
+    # One number per counter (reports.domain.COUNTERS); an item holds only the ones it adds to.
+    spent = NumberAttribute(null=True)
+    cancelled = NumberAttribute(null=True)
+    expired = NumberAttribute(null=True)
+    voided = NumberAttribute(null=True)
+    transferred_in = NumberAttribute(null=True)
+    transferred_out = NumberAttribute(null=True)
+    granted = NumberAttribute(null=True)
+    points = NumberAttribute(null=True)
+    granted_initial = NumberAttribute(null=True)
+    granted_rebate = NumberAttribute(null=True)
+    granted_event = NumberAttribute(null=True)
+    granted_admin = NumberAttribute(null=True)
+    granted_campaign = NumberAttribute(null=True)
+    granted_transfer = NumberAttribute(null=True)
+
+    def counts(self) -> Counter:
+        return Counter({name: int(getattr(self, name)) for name in COUNTERS if getattr(self, name) is not None})
+
+
+class AnchorItem(TableItem, discriminator="anchor"):
+    digest = UnicodeAttribute()
+    count = NumberAttribute()
+    object_key = UnicodeAttribute()
+    taken_at = UnicodeAttribute()
+
+
+def _bucket_key(issuer_id: str, bucket: Bucket, shard_no: int) -> tuple[str, str]:
+    if bucket.kind is Kind.OUTSTANDING:
+        return keys.outstanding_partition(issuer_id, shard_no), keys.expires(bucket.month)
+    pk = keys.month_partition(issuer_id, bucket.month, shard_no)
+    if bucket.kind is Kind.MERCHANT:
+        return pk, keys.merchant(bucket.dimension)
+    if bucket.kind is Kind.CAMPAIGN:
+        return pk, keys.campaign(bucket.dimension)
+    return pk, keys.TOTALS
+
+
+class AggregateRefused(LedgerError):
+    """Never raised in practice: an aggregate update carries no condition."""
+
+    code = "aggregate_refused"
+
+
+def aggregate_writes(issuer_id: str, idm: str, tallies: Tallies) -> list[Write]:
+    """The ADD updates a change makes to the report items, one per item, in the shard
+    of the change's (first) card."""
+    shard_no = card_shard(idm)
+    writes = []
+    for bucket, counts in sorted(tallies.items(), key=lambda kv: (kv[0].kind, kv[0].month, kv[0].dimension)):
+        item = AggregateItem(*_bucket_key(issuer_id, bucket, shard_no))
+        actions = [AggregateItem.type.set(AggregateItem)]
+        actions += [getattr(AggregateItem, name).add(n) for name, n in sorted(counts.items())]
+        writes.append(Write(item, AggregateRefused, actions=tuple(actions)))
+    return writes
+
+
+@dataclass(frozen=True)
+class Anchor:
+    issuer_id: str
+    day: date
+    digest: str
+    count: int
+    object_key: str
+    taken_at: str
+
+
+class ReportStore:
+    """Reads the aggregate items, keeps the anchors, and writes report files to S3."""
+
+    def __init__(self, table: Table, s3, bucket: str) -> None:
+        self.table = table
+        self.s3 = s3
+        self.bucket = bucket
+
+    # -- aggregates -----------------------------------------------------------------
+
+    def month_lines(self, issuer_id: str, month: str, prefix: str) -> dict[str, Counter]:
+        """One month's items whose sort key starts with `prefix`, summed over the 16
+        shards, by the rest of the sort key: one query per shard."""
+        lines: dict[str, Counter] = defaultdict(Counter)
+        for pk in keys.month_partitions(issuer_id, month):
+            for item in AggregateItem.query(pk, TableItem.sk.startswith(prefix), consistent_read=True):
+                lines[item.sk.removeprefix(prefix)].update(item.counts())
+        return dict(lines)
+
+    def month_totals(self, issuer_id: str, month: str) -> Counter:
+        """One month's TOTALS items summed over the shards: one BatchGetItem."""
+        wanted = [(pk, keys.TOTALS) for pk in keys.month_partitions(issuer_id, month)]
+        total: Counter = Counter()
+        for item in AggregateItem.batch_get(wanted, consistent_read=True):
+            total.update(item.counts())
+        return total
+
+    def outstanding(self, issuer_id: str) -> dict[str, int]:
+        """Points on the issuer's cards by expiry month: one query per shard."""
+        by_month: Counter = Counter()
+        for pk in keys.outstanding_partitions(issuer_id):
+            for item in AggregateItem.query(pk, TableItem.sk.startswith(keys.EXPIRES), consistent_read=True):
+                by_month[item.sk.removeprefix(keys.EXPIRES)] += int(item.points or 0)
+        return dict(by_month)
+
+    # -- anchors --------------------------------------------------------------------
+
+    def put_anchor(self, anchor: Anchor) -> bool:
+        """Put the day's anchor once; False when the day already has one."""
+        from pynamodb.exceptions import PutError
+
+        item = AnchorItem(
+            *keys.anchor(anchor.issuer_id, anchor.day),
+            digest=anchor.digest,
+            count=anchor.count,
+            object_key=anchor.object_key,
+            taken_at=anchor.taken_at,
+        )
+        try:
+            item.save(condition=TableItem.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_anchor(self, issuer_id: str, day: date) -> Anchor | None:
+        try:
+            item = AnchorItem.get(*keys.anchor(issuer_id, day), consistent_read=True)
+        except AnchorItem.DoesNotExist:
+            return None
+        return _anchor(issuer_id, item)
+
+    def latest_anchor(self, issuer_id: str, before: date) -> Anchor | None:
+        """The newest anchor taken on a day before `before`."""
+        for item in AnchorItem.query(
+            keys.anchor_partition(issuer_id), TableItem.sk < before.isoformat(), scan_index_forward=False, limit=1
+        ):
+            return _anchor(issuer_id, item)
+        return None
+
+    # -- S3 ---------------------------------------------------------------------------
+
+    def put_object(self, key: str, body: bytes, content_type: str) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return key
+
+    def get_object(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put_anchor_file(self, key: str, issuer_id: str, day: date, digest: str, heads: list[ChainHead]) -> None:
+        body = {
+            "issuer": issuer_id,
+            "date": day.isoformat(),
+            "count": len(heads),
+            "digest": digest,
+            "algorithm": "sha256 over '<issuer>\\n<date>\\n<count>\\n' + '<idm> <seq> <head>\\n' per card, by idm",
+            "cards": [[h.idm, h.seq, h.head] for h in sorted(heads, key=lambda h: h.idm)],
+        }
+        self.put_object(key, json.dumps(body, ensure_ascii=False, indent=0).encode(), "application/json")
+
+    def anchor_heads(self, anchor: Anchor) -> list[ChainHead]:
+        data = json.loads(self.get_object(anchor.object_key))
+        return [ChainHead(idm, seq, head) for idm, seq, head in data["cards"]]
+
+
+def _anchor(issuer_id: str, item: AnchorItem) -> Anchor:
+    return Anchor(
+        issuer_id=issuer_id,
+        day=date.fromisoformat(item.sk),
+        digest=item.digest,
+        count=int(item.count),
+        object_key=item.object_key,
+        taken_at=item.taken_at,
+    )

@@ -1,0 +1,228 @@
+"""The audit (§10) on moto: every chain verified, the daily anchor of every chain head
+(an item put once and a JSON file in S3), and the two kinds of tampering: an edited
+entry, which the chain walk catches, and history rewritten and re-chained
+consistently, which only the anchor catches."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import boto3
+import pytest
+
+from chalicelib import jobs, services
+from chalicelib import reports as reports_package
+from chalicelib.ledger import keys as ledger_keys
+from chalicelib.ledger.chain import link
+from chalicelib.ledger.domain import Actor, Source
+from chalicelib.reports import audit as audit_module
+from chalicelib.reports.__main__ import main as cli
+from chalicelib.reports.audit import audit, run_audit, take_anchor
+from chalicelib.reports.domain import ChainHead, anchor_digest
+from chalicelib.reports.store import ReportStore
+
+BUCKET = "test-audit"
+OPERATOR = Actor("operator", "ops")
+NOW = datetime(2025, 6, 2, 15, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def s3(store):
+    client = boto3.client("s3", region_name="ap-northeast-1")
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    return client
+
+
+@pytest.fixture
+def report_store(store, s3) -> ReportStore:
+    return ReportStore(store.table, s3, BUCKET)
+
+
+def cards_with_history(ledger, clock, count: int = 5) -> list[str]:
+    idms = []
+    clock.set(date(2025, 6, 2))
+    for n in range(1, count + 1):
+        idm = f"0a{n:014x}"
+        ledger.open_card(idm=idm, card_number=f"JW{n:015d}", issuer_id="niimi")
+        ledger.grant(idm, 5000, request_id=f"grant:{n}", actor=OPERATOR, source=Source.INITIAL)
+        for k in range(n % 3 + 1):
+            ledger.spend(idm, 100, request_id=f"pay:{n}:{k}", actor=Actor("terminal", "T-1", merchant="M-1"))
+        idms.append(idm)
+    other = "0b00000000000001"
+    ledger.open_card(idm=other, card_number="JW000001000000001", issuer_id="okayama")
+    ledger.grant(other, 100, request_id="grant:ok", actor=OPERATOR, source=Source.INITIAL)
+    ledger.open_card(idm="0a00000000000fff", card_number="JW000000000000999", issuer_id="niimi")  # no entries
+    return idms
+
+
+def rewrite_entry(store, idm: str, seq: int, edit) -> None:
+    """Rewrite entry `seq` of the card with `edit(body)` and re-chain every later entry
+    and the card's head consistently, as someone able to write the table could."""
+    client = store.connection.client
+    pk, _ = ledger_keys.card(idm)
+    items = client.query(
+        TableName=store.table.name, KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+        ExpressionAttributeValues={":pk": {"S": pk}, ":e": {"S": ledger_keys.ENTRY}}, ConsistentRead=True,
+    )["Items"]
+    prev = None
+    for item in sorted(items, key=lambda i: i["sk"]["S"]):
+        n = ledger_keys.entry_seq(item["sk"]["S"])
+        body = item["body"]["S"]
+        if n < seq:
+            prev = item["hash"]["S"]
+            continue
+        if n == seq:
+            body = json.dumps(edit(json.loads(body)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            prev = item["prev"]["S"]
+        digest = link(prev, body)
+        client.update_item(
+            TableName=store.table.name, Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET body = :b, prev = :p, #h = :h", ExpressionAttributeNames={"#h": "hash"},
+            ExpressionAttributeValues={":b": {"S": body}, ":p": {"S": prev}, ":h": {"S": digest}},
+        )
+        prev = digest
+    client.update_item(
+        TableName=store.table.name, Key={"pk": {"S": pk}, "sk": {"S": "CARD"}},
+        UpdateExpression="SET head = :h", ExpressionAttributeValues={":h": {"S": prev}},
+    )
+
+
+def test_a_sound_ledger_passes_and_its_anchor_holds_while_the_heads_move_on(ledger, clock, report_store, s3):
+    idms = cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+
+    assert anchor.count == len(idms) + 1  # the Okayama card is not Niimi's
+    data = json.loads(s3.get_object(Bucket=BUCKET, Key=anchor.object_key)["Body"].read())
+    assert anchor.object_key == f"anchors/niimi/2025-06-02/{anchor.digest}.json"
+    assert (data["date"], data["count"], data["digest"]) == ("2025-06-02", anchor.count, anchor.digest)
+    heads = [ChainHead(*row) for row in data["cards"]]
+    assert [h.idm for h in heads] == sorted(h.idm for h in heads)
+    assert {h.idm: (h.seq, h.head) for h in heads} == {
+        idm: (ledger.card(idm).seq, ledger.card(idm).head) for idm in [*idms, "0a00000000000fff"]
+    }
+    assert anchor_digest("niimi", date(2025, 6, 2), heads) == anchor.digest  # an auditor can recompute it
+
+    for idm in idms:  # the heads move on; every chain still passes through its anchored head
+        ledger.spend(idm, 1, request_id=f"later:{idm}", actor=Actor("terminal", "T-1", merchant="M-1"))
+    report = audit(ledger, report_store, "niimi", against=anchor)
+    assert report.ok and report.cards == len(idms) + 1 and report.anchor == date(2025, 6, 2)
+    assert report.entries == sum(ledger.card(idm).seq for idm in idms)
+
+    # one anchor per day: a second run returns the first, and the item is put only once
+    assert take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW) == anchor
+    assert report_store.put_anchor(anchor) is False
+
+
+def test_an_edited_entry_is_caught_by_the_chain_walk(ledger, clock, report_store):
+    idms = cards_with_history(ledger, clock)
+    client = report_store.table.connection.client
+    pk, sk = ledger_keys.entry(idms[2], 2)
+    body = client.get_item(TableName=report_store.table.name, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
+    client.update_item(
+        TableName=report_store.table.name, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        UpdateExpression="SET body = :b",
+        ExpressionAttributeValues={":b": {"S": body["body"]["S"].replace('"M-1"', '"M-9"')}},
+    )
+
+    assert not ledger.verify(idms[2]).ok
+    report = audit(ledger, report_store, "niimi")
+    assert [(f.idm, f.bad_seq) for f in report.failures] == [(idms[2], 2)]
+    assert "hash" in report.failures[0].problem
+    assert not report.ok
+    # put it back, so the ledger's own teardown checks pass
+    client.update_item(
+        TableName=report_store.table.name, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        UpdateExpression="SET body = :b", ExpressionAttributeValues={":b": body["body"]},
+    )
+
+
+def test_history_rewritten_and_rechained_passes_the_walk_but_not_the_anchor(ledger, clock, report_store):
+    idms = cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+    victim = idms[1]  # grant, then 3 payments at M-1
+    for k in range(2):
+        ledger.spend(victim, 10, request_id=f"after:{k}", actor=Actor("terminal", "T-1", merchant="M-1"))
+
+    def redirect(body: dict) -> dict:  # a payment moved to another store's settlement
+        return {**body, "actor": {**body["actor"], "merchant": "M-EVIL"}}
+
+    rewrite_entry(ledger.store, victim, 2, redirect)
+    assert ledger.history(victim, limit=100).entries[-2].actor.merchant == "M-EVIL"
+
+    assert ledger.verify(victim).ok  # consistent with itself: the walk alone passes
+    report = audit(ledger, report_store, "niimi", against=anchor)
+    assert not report.ok
+    [failure] = report.failures
+    assert (failure.idm, failure.bad_seq) == (victim, ledger.card(victim).seq - 2)
+    assert failure.problem == "the chain no longer passes through its anchored head"
+    assert audit(ledger, report_store, "niimi").ok  # without the anchor nothing shows
+
+
+def test_an_anchor_file_edited_in_s3_is_refused(ledger, clock, report_store, s3):
+    cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+    data = json.loads(s3.get_object(Bucket=BUCKET, Key=anchor.object_key)["Body"].read())
+    data["cards"] = data["cards"][1:]  # a card quietly dropped from the anchor
+    s3.put_object(Bucket=BUCKET, Key=anchor.object_key, Body=json.dumps(data).encode())
+
+    report = audit(ledger, report_store, "niimi", against=anchor)
+    assert report.anchor_problem == "the anchor file does not match the anchor's digest"
+    assert not report.ok
+
+
+def test_a_chain_shorter_than_anchored_or_a_missing_card_fails(ledger, clock, report_store):
+    idms = cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+    card = ledger.card(idms[0])
+    report = ledger.verify(idms[0], through=(card.seq + 1, "f" * 64))
+    assert (report.ok, report.problem) == (False, "the chain is shorter than when it was anchored")
+    assert not ledger.verify("0a00000000000fff", through=(0, "f" * 64)).ok
+    assert ledger.verify("0a00000000000fff", through=(0, "0" * 64)).ok
+    assert audit(ledger, report_store, "niimi", against=anchor).ok
+
+
+def test_the_daily_job_anchors_today_and_checks_yesterdays_anchor_logging_progress(
+    ledger, clock, report_store, monkeypatch
+):
+    logged: list[tuple[str, dict]] = []
+    monkeypatch.setattr(audit_module, "_log", lambda message, **fields: logged.append((message, fields)))
+    idms = cards_with_history(ledger, clock, count=6)
+
+    first = run_audit(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW, progress_every=2)
+    assert first.ok and first.anchor is None  # nothing to check against yet
+    assert report_store.get_anchor("niimi", date(2025, 6, 2)) is not None
+
+    ledger.spend(idms[0], 5, request_id="next-day", actor=Actor("terminal", "T-1", merchant="M-1"))
+    second = run_audit(ledger, report_store, "niimi", date(2025, 6, 3), now=NOW, progress_every=2)
+    assert second.ok and second.anchor == date(2025, 6, 2)
+    assert report_store.latest_anchor("niimi", before=date(2025, 6, 4)).day == date(2025, 6, 3)
+
+    progress = [fields for message, fields in logged if message == "audit progress"]
+    assert [f["cards_done"] for f in progress] == [2, 4, 6, 2, 4, 6]  # 7 Niimi cards, twice
+    assert all(f["cards_total"] == 7 and "cards_per_s" in f for f in progress)
+    assert not any(idm in json.dumps(logged, default=str) for idm in idms)  # no IDm in full
+
+
+def test_the_schedules_and_the_cli(ledger, clock, report_store, monkeypatch, capsys):
+    from chalicelib.reports.service import Reports
+
+    idms = cards_with_history(ledger, clock)
+    monkeypatch.setattr(services, "ledger", lambda: ledger)
+    monkeypatch.setattr(reports_package, "report_store", lambda: report_store)
+    monkeypatch.setattr(reports_package, "reports", lambda: Reports(report_store, lambda issuer: {}))
+
+    assert [r.ok for r in jobs.daily_audit()] == [True, True]  # niimi and okayama
+    assert [r.month for r in jobs.daily_reports()] == ["2025-05", "2025-05"]
+
+    assert cli(["audit", "--issuer", "niimi"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["anchor"] == "2025-06-02"
+
+    rewrite_entry(ledger.store, idms[0], 1, lambda body: {**body, "reason": "edited"})
+    assert cli(["audit", "--issuer", "niimi", "--against", "2025-06-02"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert [f["idm"] for f in out["failures"]] == [idms[0]]
+    with pytest.raises(reports_package.AuditFailed):
+        clock.set(date(2025, 6, 3))
+        jobs.daily_audit()

@@ -1,0 +1,236 @@
+"""Logs, metrics and traces around every function (chalicelib/observability.py): the
+middleware runs for an HTTP route and for a scheduled function, log lines are JSON with a
+correlation id and no personal data, the business metrics leave as CloudWatch EMF on
+stdout, and tracing stays off outside Lambda."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from chalice import Chalice, Cron
+from chalice.test import Client
+
+from chalicelib import observability
+from chalicelib.ledger.domain import Actor, Source
+from chalicelib.ledger_metrics import MeteredLedger
+from tests.terminals import register_demo
+
+V1 = "/api/terminal/v1"
+IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
+
+
+@pytest.fixture
+def log_lines():
+    """Every line the Powertools logger writes during the test, parsed."""
+    buffer = io.StringIO()
+    log = observability.logger()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(log.registered_formatter)
+    log.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    finally:
+        log.removeHandler(handler)
+
+
+def emf(text: str) -> list[dict]:
+    """The CloudWatch EMF documents among stdout's lines."""
+    docs = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            docs.append(json.loads(line))
+    return docs
+
+
+def metric_values(docs: list[dict]) -> dict[tuple[str, tuple], int]:
+    """(metric name, its dimensions other than service and stage) -> value."""
+    out: dict[tuple[str, tuple], int] = {}
+    for doc in docs:
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "ChiikiPoints"
+        (dimension_names,) = directive["Dimensions"]
+        assert {"service", "stage"} <= set(dimension_names)
+        assert doc["service"] == "chiiki-points"
+        extra = tuple(sorted((d, doc[d]) for d in dimension_names if d not in ("service", "stage")))
+        for metric in directive["Metrics"]:
+            value = doc[metric["Name"]]
+            out[(metric["Name"], extra)] = out.get((metric["Name"], extra), 0) + sum(
+                value if isinstance(value, list) else [value]
+            )
+    return out
+
+
+# -- HTTP: the app's own routes ------------------------------------------------------
+
+
+@pytest.fixture
+def metered_api(store, clock, monkeypatch):
+    """The app in-process with the observability middleware and a metered ledger on moto."""
+    from datetime import UTC, datetime
+
+    from app import app
+    from chalicelib import services
+    from chalicelib.terminals.service import TerminalService
+    from chalicelib.terminals.store import TerminalStore
+
+    if observability.observe not in [handler for handler, _ in app.middleware_handlers]:
+        observability.register(app)  # app.py does this; HTTP middleware is looked up per request
+    clock.now = datetime.now(UTC)  # signatures carry the real time
+    ledger = MeteredLedger(store, clock=clock)
+    terminals = TerminalService(ledger, TerminalStore(store.table), clock=clock)
+    monkeypatch.setattr(services, "ledger", lambda: ledger)
+    monkeypatch.setattr(services, "terminals", lambda: terminals)
+    ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
+    with Client(app) as client:
+        yield client, ledger, register_demo(terminals, client)
+
+
+def test_an_http_route_logs_json_with_its_request_id_and_emits_its_metrics(metered_api, log_lines, capsys):
+    client, ledger, tills = metered_api
+    ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
+    capsys.readouterr()  # only what the requests below print
+
+    status, body = tills["store"].post(f"{V1}/point-payments", {"request_id": "p1", "idm": IDM, "amount": 1200})
+    assert (status, body["spent"]) == (200, 1200)
+    status, body = tills["event"].post(f"{V1}/checkins", {"request_id": "c1", "idm": IDM})
+    assert (status, body["granted"]) == (200, 500)
+
+    out = capsys.readouterr().out
+    metrics = metric_values(emf(out))
+    assert metrics[("PointsSpent", ())] == 1200
+    assert metrics[("PointsGranted", (("source", "event"),))] == 500
+    lines = log_lines()
+    invocations = [line for line in lines if line["message"] == "invocation"]
+    assert [line["route"] for line in invocations] == [
+        f"POST {V1}/point-payments", f"POST {V1}/checkins"]
+    for line in invocations:
+        assert line["service"] == "chiiki-points" and line["level"] == "INFO"
+        assert line["correlation_id"] and line["correlation_id"] == line["function_request_id"]  # local: no API GW id
+        assert line["outcome"] == "200"
+    assert invocations[0]["correlation_id"] != invocations[1]["correlation_id"]
+    for secret in (IDM, NUMBER):
+        assert secret not in out and secret not in json.dumps(lines)
+    # The invocation's keys do not leak into lines logged outside an invocation.
+    observability.logger().info("after")
+    assert "correlation_id" not in log_lines()[-1]
+
+
+def test_a_rejected_signature_is_counted_and_logged_with_its_code(metered_api, log_lines, capsys):
+    client, _, tills = metered_api
+    capsys.readouterr()
+    unsigned = client.http.post(f"{V1}/balance", headers={"Content-Type": "application/json"},
+                                body=json.dumps({"idm": IDM}))
+    assert unsigned.status_code == 401
+    metrics = metric_values(emf(capsys.readouterr().out))
+    assert metrics == {("SignatureRejected", ()): 1}
+    (line,) = [line for line in log_lines() if line["message"] == "signature rejected"]
+    assert line["code"] and line["correlation_id"] and line["route"] == f"POST {V1}/balance"
+    assert IDM not in json.dumps(line)
+
+
+def test_the_api_gateway_request_id_is_the_correlation_id(log_lines):
+    """Behind API Gateway the request's own id (what API Gateway logs) correlates the lines."""
+    from chalice.app import Request
+
+    class Context:
+        function_name, aws_request_id = "chiiki-points-prod-APIHandler", "lambda-request-1"
+
+    event = {"requestContext": {"requestId": "apigw-request-1", "httpMethod": "GET",
+                                "resourcePath": "/api/health"},
+             "headers": {}, "multiValueQueryStringParameters": None, "pathParameters": None,
+             "stageVariables": None, "body": None, "isBase64Encoded": False}
+    request = Request(event, Context())
+
+    def view(req):
+        observability.logger().info("inside")
+        return "ok"
+
+    assert observability.observe(request, view) == "ok"
+    inside, done = log_lines()[-2:]
+    assert inside["message"] == "inside" and done["message"] == "invocation"
+    assert inside["correlation_id"] == done["correlation_id"] == "apigw-request-1"
+    assert inside["function_request_id"] == "lambda-request-1"
+
+
+# -- schedules, S3 events and pure Lambda functions ----------------------------------
+
+
+@pytest.fixture
+def jobs_app(store, clock):
+    """A Chalice app with one function of each non-HTTP kind, as app.py registers them
+    (a fresh app: its handlers build their middleware chain on first call)."""
+    from chalicelib.ledger.domain import Issuer
+
+    ledger = MeteredLedger(store, clock=clock)
+    store.put_issuer(Issuer("niimi"))
+    ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
+    ledger.grant(IDM, 300, request_id="g1", actor=Actor("operator", "ops"), source=Source.INITIAL)
+    app = Chalice(app_name="chiiki-points")
+    seen: list[str] = []
+
+    @app.schedule(Cron(5, 15, "*", "*", "?", "*"), name="expire-points")
+    def expire_points(event):
+        observability.logger().info("job ran")
+        clock.advance(days=200)
+        seen.append("schedule")
+        ledger.expire_due(IDM, on=ledger.today("niimi"), request_id="expire:1", actor=Actor("job", "expiry"))
+        ledger.grant(IDM, 73, request_id="rebate:1", actor=Actor("job", "rebate"), source=Source.REBATE)
+
+    @app.on_s3_event(bucket="chiiki-points-dev-imports-123456789012")
+    def on_import(event):
+        seen.append(f"s3 {event.key}")
+        observability.logger().info("import seen")
+
+    @app.lambda_function(name="import-csv")
+    def import_csv(event, context):
+        seen.append("lambda")
+        raise RuntimeError("the import failed")
+
+    observability.register(app)
+    return app, seen
+
+
+def test_a_scheduled_function_runs_inside_the_middleware(jobs_app, log_lines, capsys):
+    app, seen = jobs_app
+    capsys.readouterr()
+    with Client(app) as client:
+        client.lambda_.invoke("expire-points", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert seen == ["schedule"]
+    metrics = metric_values(emf(capsys.readouterr().out))
+    assert metrics == {
+        ("PointsExpired", ()): 300,
+        ("RebatesGranted", ()): 1,
+        ("PointsGranted", (("source", "rebate"),)): 73,
+    }
+    ran, done = [line for line in log_lines() if line["message"] in ("job ran", "invocation")]
+    assert ran["function_name"] == done["function_name"] == "expire-points"
+    assert ran["correlation_id"] == done["correlation_id"] == done["function_request_id"]
+    assert done["cold_start"] in (True, False) and done["outcome"] == "ok"
+
+
+def test_s3_events_and_pure_lambda_functions_run_inside_it_too(jobs_app, log_lines, capsys):
+    app, seen = jobs_app
+    with Client(app) as client:
+        client.lambda_.invoke("on_import", client.events.generate_s3_event(
+            bucket="chiiki-points-dev-imports-123456789012", key="cards/2024-04.csv"))
+        with pytest.raises(RuntimeError):
+            client.lambda_.invoke("import-csv", {"Records": []})
+    assert seen == ["s3 cards/2024-04.csv", "lambda"]
+    lines = [line for line in log_lines() if line["message"] in ("import seen", "invocation")]
+    assert [(line["message"], line.get("outcome")) for line in lines] == [
+        ("import seen", None), ("invocation", "ok"), ("invocation", "error")]
+    assert all(line["correlation_id"] for line in lines)
+    assert emf(capsys.readouterr().out) == []  # nothing counted, nothing flushed
+
+
+def test_nothing_is_counted_outside_an_invocation(capsys):
+    observability.count(observability.POINTS_SPENT, 100)
+    assert emf(capsys.readouterr().out) == []
+
+
+def test_tracing_is_off_outside_lambda():
+    assert observability.tracer().disabled

@@ -1,0 +1,225 @@
+"""The deployable stack: `chalice package --merge-template infra/template.json` (what `make
+package` runs), checked by cfn-lint, and the properties the runbook relies on: the table's
+recovery and TTL, every alarm, CloudFront's routes, private buckets and IAM without
+wildcard data actions. No AWS account is needed: only the generated template is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STAGE = "prod"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+SCHEDULES = {"expire-points", "grant-rebates", "grant-campaigns", "sweep-dormant", "send-reminders",
+             "write-reports", "audit-chains"}
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("package") / STAGE
+    env = {**os.environ, "AWS_DEFAULT_REGION": "ap-northeast-1"}
+    subprocess.run(
+        [str(BIN / "chalice"), "package", "--stage", STAGE, "--merge-template", "infra/template.json", str(out)],
+        cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+    )
+    return out / "sam.json"
+
+
+@pytest.fixture(scope="module")
+def template(packaged) -> dict:
+    return json.loads(packaged.read_text())
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict:
+    return template["Resources"]
+
+
+def of_type(resources: dict, kind: str) -> dict:
+    return {name: r for name, r in resources.items() if r.get("Type") == kind}
+
+
+def test_cfn_lint_passes(packaged):
+    lint = subprocess.run([str(BIN / "cfn-lint"), str(packaged)], capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_table_keeps_recovery_ttl_and_the_jobs_indexes(resources):
+    table = resources["AppTable"]
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert {g["IndexName"] for g in props["GlobalSecondaryIndexes"]} == {"by-expiry", "by-dormancy"}
+
+
+def _alarm_metrics(alarm: dict) -> list[tuple[str, str, dict]]:
+    """(namespace, metric name, dimensions) of an alarm, single metric or metric math."""
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return [(props["Namespace"], props["MetricName"], {d["Name"]: d["Value"] for d in props["Dimensions"]})]
+    found = []
+    for query in props["Metrics"]:
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            found.append((metric["Namespace"], metric["MetricName"],
+                          {d["Name"]: d["Value"] for d in metric["Dimensions"]}))
+        else:
+            found.append(("expression", json.dumps(query["Expression"]), {}))
+    return found
+
+
+def test_every_alarm_is_there_and_notifies_the_operators(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    metrics = {name: _alarm_metrics(alarm) for name, alarm in alarms.items()}
+    flat = [m for found in metrics.values() for m in found]
+
+    # API 5xx rate: 5XXError over Count, for this stage's API (named per stage).
+    assert ("AWS/ApiGateway", "5XXError", {"ApiName": {"Fn::Sub": "chiiki-points-${Stage}"}, "Stage": "api"}) in flat
+    assert resources["RestAPI"]["Properties"]["Name"] == {"Fn::Sub": "chiiki-points-${Stage}"}
+    # DynamoDB throttles on the ledger table, every operation.
+    assert any(ns == "expression" and "ThrottledRequests" in expr and "chiiki-points-${Stage}" in expr
+               for ns, expr, _ in flat)
+    # Every scheduled job and the import function: its Lambda Errors.
+    functions = of_type(resources, "AWS::Serverless::Function")
+    scheduled = {name for name, f in functions.items()
+                 if any(e["Type"] == "Schedule" for e in f["Properties"].get("Events", {}).values())}
+    assert len(scheduled) == len(SCHEDULES)
+    watched = {dims["FunctionName"]["Ref"] for ns, metric, dims in flat if (ns, metric) == ("AWS/Lambda", "Errors")}
+    assert scheduled | {"ImportCsv"} <= watched
+    # Signature rejections: the custom metric the middleware flushes.
+    assert ("ChiikiPoints", "SignatureRejected", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
+
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "OperatorEmail"}}]
+    assert of_type(resources, "AWS::CloudWatch::Dashboard")
+
+
+def test_cloudfront_serves_the_pwa_privately_and_routes_api_to_api_gateway(resources):
+    distributions = of_type(resources, "AWS::CloudFront::Distribution").values()
+    (config,) = [d["Properties"]["DistributionConfig"] for d in distributions]
+    origins = {o["Id"]: o for o in config["Origins"]}
+
+    (api,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*"]
+    origin = origins[api["TargetOriginId"]]
+    assert "${RestAPI}.execute-api." in origin["DomainName"]["Fn::Sub"]
+    assert origin["OriginPath"] == "/" + resources["RestAPI"]["Properties"]["StageName"]
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert api["CachePolicyId"] == CACHING_DISABLED  # nothing under /api is cached
+    assert api["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST  # cookie, CSRF and signature headers
+    assert api["ViewerProtocolPolicy"] == "https-only"
+    assert {"POST", "DELETE", "PUT", "PATCH"} <= set(api["AllowedMethods"])
+
+    default = config["DefaultCacheBehavior"]
+    site = origins[default["TargetOriginId"]]
+    assert site["DomainName"] == {"Fn::GetAtt": ["SiteBucket", "RegionalDomainName"]}
+    assert site["OriginAccessControlId"] == {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]}
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    for behaviour in (default, api):
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeaders"}
+    headers = resources["SecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert {"StrictTransportSecurity", "ContentTypeOptions", "FrameOptions", "ContentSecurityPolicy"} <= set(headers)
+
+    statements = resources["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (read,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and read["Action"] == "s3:GetObject"
+    assert "distribution/${Distribution}" in read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+
+
+def test_buckets_are_private_encrypted_and_tls_only(resources):
+    buckets = of_type(resources, "AWS::S3::Bucket")
+    assert set(buckets) == {"ImportsBucket", "ReportsBucket", "SiteBucket"}
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }, name
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+        assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
+        policy = resources[f"{name}Policy"]["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in policy), name
+    assert buckets["ReportsBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_csv_dropped_in_the_imports_bucket_invokes_the_import_function(resources):
+    imports = resources["ImportsBucket"]
+    (notification,) = imports["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert notification["Function"] == {"Fn::GetAtt": ["ImportCsv", "Arn"]}
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    permission = resources["ImportCsvInvokePermission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceArn"]["Fn::Sub"].endswith(imports["Properties"]["BucketName"]["Fn::Sub"])
+    assert "ImportCsvInvokePermission" in imports["DependsOn"]  # S3 checks it can invoke when configured
+
+
+def test_every_function_knows_the_buckets_and_is_traced(template, resources):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CHIIKI_IMPORTS_BUCKET"] == resources["ImportsBucket"]["Properties"]["BucketName"]
+    assert variables["CHIIKI_REPORTS_BUCKET"] == resources["ReportsBucket"]["Properties"]["BucketName"]
+    assert variables["CHIIKI_STAGE"] == {"Ref": "Stage"}
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        assert function["Properties"]["Tracing"] == "Active", name
+        own = function["Properties"]["Environment"]["Variables"]
+        assert not {"CHIIKI_IMPORTS_BUCKET", "CHIIKI_REPORTS_BUCKET"} & set(own), name  # would override Globals
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+
+
+def _statements(resources: dict) -> list[dict]:
+    found = []
+    for role in of_type(resources, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_and_data_access_names_its_resources(resources):
+    statements = _statements(resources)
+    assert statements
+    for statement in statements:
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, statement
+            service = action.split(":")[0]
+            if service in ("dynamodb", "s3", "ses"):
+                for resource in _as_list(statement["Resource"]):
+                    assert resource != "*", statement
+    resources_of = {a: _as_list(s["Resource"]) for s in statements for a in _as_list(s["Action"])}
+    table = f"arn:aws:dynamodb:*:*:table/chiiki-points-{STAGE}"
+    assert set(resources_of["dynamodb:PutItem"]) == {table, f"{table}/index/by-expiry", f"{table}/index/by-dormancy"}
+    # The buckets' names carry the account id; IAM fills in the function's own account.
+    bucket_name = resources["ImportsBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    expected = bucket_name.replace("${Stage}", STAGE).replace("${AWS::AccountId}", "${aws:PrincipalAccount}")
+    assert f"arn:aws:s3:::{expected}/*" in resources_of["s3:GetObject"]
+    metrics = [s for s in statements if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
+    assert all(s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ChiikiPoints"}} for s in metrics)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_policy_files_and_the_config_agree(stage):
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["autogen_policy"] is False and config["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
+    actions = [a for s in policy["Statement"] for a in _as_list(s["Action"])]
+    assert not [a for a in actions if "*" in a]
+    table = config["stages"][stage]["environment_variables"]["CHIIKI_TABLE"]
+    assert table == f"chiiki-points-{stage}"
+    assert all(table in r for s in policy["Statement"] if s["Sid"] == "Ledger" for r in s["Resource"])
+    mail_domain = config["stages"][stage]["environment_variables"]["CHIIKI_MAIL_FROM"].split("@")[1]
+    (mail,) = [s for s in policy["Statement"] if s["Sid"] == "Mail"]
+    assert mail["Resource"].endswith(f":identity/{mail_domain}")
+    infra = json.loads((ROOT / "infra" / "template.json").read_text())
+    assert infra["Parameters"]["MailDomain"]["Default"] == mail_domain
