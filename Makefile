@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test bench venv clean package deploy browser
+.PHONY: run test bench venv clean package deploy browser publish-pwa
 
 venv: $(STAMP)
 
@@ -48,3 +48,13 @@ deploy: package
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.json --stack-name $(STACK) \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 	  --parameter-overrides Stage=$(STAGE) OperatorEmail=$(OPERATOR_EMAIL) MailDomain=$(MAIL_DOMAIN)
+	$(MAKE) publish-pwa STAGE=$(STAGE)
+
+# MyPage's files to the stack's site bucket, then CloudFront's copies dropped (part of deploy).
+publish-pwa:
+	@output() { aws cloudformation describe-stacks --stack-name $(STACK) --output text \
+	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
+	bucket=$$(output SiteBucketName) && distribution=$$(output DistributionId) && \
+	aws s3 sync pwa/ s3://$$bucket/ --delete && \
+	aws cloudfront create-invalidation --distribution-id $$distribution --paths '/*' >/dev/null && \
+	echo "MyPage published to s3://$$bucket/ and CloudFront $$distribution"

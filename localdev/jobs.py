@@ -11,7 +11,7 @@ import os
 import sys
 
 from localdev.fake_aws import use_fake_aws
-from localdev.stack import HOST, stage_env
+from localdev.stack import HOST, app_env
 
 # job name → the chalicelib.jobs function its schedule calls, in schedule order
 JOBS = {
@@ -20,13 +20,17 @@ JOBS = {
     "campaigns": "daily_campaigns",
     "dormancy": "daily_dormancy",
     "reminders": "daily_reminders",
+    "reports": "daily_reports",
+    "audit": "daily_audit",
 }
 
 
 def summary(job: str, report: object) -> str:
     """One line per issuer: the report's figures (lists of days shown by their ends)."""
     fields = dataclasses.asdict(report)  # type: ignore[call-overload]
-    return f"{fields.pop('issuer')}: {job} as of {fields.pop('on')}: {_figures(fields)}"
+    issuer = fields.pop("issuer", None) or fields.pop("issuer_id")
+    on = fields.pop("on", None)
+    return f"{issuer}: {job}{f' as of {on}' if on else ''}: {_figures(fields)}"
 
 
 def _figures(fields: dict) -> str:
@@ -46,9 +50,7 @@ def main(argv: list[str]) -> int:
     chosen = parser.parse_args(argv).job
     use_fake_aws(in_process=False)
     moto = f"http://{HOST}:{os.environ.get('CHIIKI_MOTO_PORT') or 5005}"
-    stage = stage_env()
-    os.environ.update(CHIIKI_DYNAMODB_ENDPOINT=moto, CHIIKI_SES_ENDPOINT=moto, CHIIKI_TABLE=stage["CHIIKI_TABLE"],
-                      CHIIKI_MAIL_FROM=stage["CHIIKI_MAIL_FROM"])
+    os.environ.update(app_env(moto))
 
     from chalicelib import jobs, services
 

@@ -63,7 +63,11 @@ def banner(stack: LocalStack) -> str:
         "  .venv/bin/python -m localdev.tap",
         "",
         "Run a scheduled job now (the demo card JW010000000000003 has work for each):",
-        "  .venv/bin/python -m localdev.jobs {expiry|rebate|campaigns|dormancy|reminders|all}",
+        "  .venv/bin/python -m localdev.jobs {expiry|rebate|campaigns|dormancy|reminders|reports|audit|all}",
+        "",
+        "Operate it as city staff would (the admin API, unsigned locally; CSV drops as in the bucket):",
+        f"  .venv/bin/python -m tools.admin --api {stack.api_url} --issuer niimi card show JW010000000000001",
+        "  .venv/bin/python -m localdev.imports cards.csv niimi/cards/cards.csv",
         "",
         "Stop with Ctrl-C.",
     ]

@@ -64,6 +64,26 @@ def stage_env() -> dict[str, str]:
     return config["stages"][STAGE]["environment_variables"]
 
 
+def app_env(moto_url: str) -> dict[str, str]:
+    """What the app's own code needs to use the local stack: moto's server for DynamoDB,
+    SES and S3, and the stage's table and sender (`chalice local` gets the same)."""
+    stage = stage_env()
+    return {"CHIIKI_DYNAMODB_ENDPOINT": moto_url, "CHIIKI_SES_ENDPOINT": moto_url, "CHIIKI_S3_ENDPOINT": moto_url,
+            "CHIIKI_TABLE": stage["CHIIKI_TABLE"], "CHIIKI_MAIL_FROM": stage["CHIIKI_MAIL_FROM"]}
+
+
+def create_buckets(moto_url: str) -> None:
+    """The imports and reports buckets, as infra/ creates them (names from the settings)."""
+    import boto3
+
+    from chalicelib.settings import Settings
+
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
+    for name in (Settings.imports_bucket, Settings.reports_bucket):
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
 def wait_healthy(url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -158,13 +178,13 @@ class LocalStack:
         boto3.client("ses", region_name=REGION, endpoint_url=self.moto_url).verify_email_identity(
             EmailAddress=stage_env()["CHIIKI_MAIL_FROM"]
         )
+        create_buckets(self.moto_url)
 
     def _start_api(self) -> None:
         from localdev import outbox, web
 
         chalice_port = free_port()
-        env = {**os.environ, "CHIIKI_DYNAMODB_ENDPOINT": self.moto_url, "CHIIKI_SES_ENDPOINT": self.moto_url,
-               "CHIIKI_TABLE": self.table, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **app_env(self.moto_url), "PYTHONUNBUFFERED": "1"}
         self._chalice = subprocess.Popen(
             [str(Path(sys.prefix) / "bin" / "chalice"), "local", "--no-autoreload",
              "--host", HOST, "--port", str(chalice_port), "--stage", STAGE],

@@ -64,6 +64,7 @@ def stack(tmp_path_factory):
                    "the local stack starting")
         assert proc.poll() is None, "localdev.run exited"
         (state / "moto_port").write_text(str(moto_port))
+        (state / "api_port").write_text(str(api_port))
         yield state
     finally:
         proc.terminate()
@@ -119,12 +120,33 @@ def test_every_job_runs_by_hand_against_make_run_and_finds_the_demo_work(stack):
     done = subprocess.run([sys.executable, "-m", "localdev.jobs", "all"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    lines = {line.split(" as of ")[0]: line for line in done.stdout.splitlines()}
+    lines = {": ".join(line.split(": ")[:2]).split(" as of ")[0]: line for line in done.stdout.splitlines()}
     assert "points 300" in lines["niimi: expiry"]  # the demo lot that ended yesterday
     assert "points 80" in lines["niimi: rebate"]  # 8,000 yen two months ago at 1 %
     assert "points 5000" in lines["niimi: campaigns"]  # 21,000 yen charged: the cap
     assert "points 1000" in lines["niimi: dormancy"]  # 60 months without a grant or spend
     assert "niimi: reminders" in lines  # nobody has signed up with the demo card yet
+    assert "skipped False" in lines["niimi: reports"] and "settlement" in lines["niimi: reports"]  # last month's
+    assert "failures none" in lines["niimi: audit"] and "anchor_problem None" not in lines["niimi: audit"]
     again = subprocess.run([sys.executable, "-m", "localdev.jobs", "rebate"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "points 0" in again.stdout  # exactly once
+
+
+def test_a_csv_dropped_by_hand_is_imported_and_the_admin_cli_shows_the_new_card(stack, tmp_path):
+    env = {**os.environ, "CHIIKI_MOTO_PORT": (stack / "moto_port").read_text()}
+    cards = tmp_path / "cards.csv"
+    cards.write_text("\ufeffcard_number,idm,birth_date,points,granted_on\n"
+                     "JW019900000000001,0199000000000001,1960-05-05,3000,2026-11-01\n"
+                     "JW01990000000000X,0199000000000002,1960-05-05,3000,2026-11-01\n", encoding="utf-8")
+    dropped = subprocess.run([sys.executable, "-m", "localdev.imports", str(cards), "niimi/cards/by-hand.csv"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert dropped.returncode == 0, dropped.stderr
+    assert "imported 1" in dropped.stdout and "rejected 1" in dropped.stdout and "row 3:" in dropped.stdout
+
+    api = f"http://127.0.0.1:{(stack / 'api_port').read_text()}"
+    shown = subprocess.run([sys.executable, "-m", "tools.admin", "--api", api, "--issuer", "niimi",
+                            "card", "show", "JW019900000000001"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "Balance 3,000 pt" in shown.stdout
