@@ -7,6 +7,7 @@ from chalicelib.imports.routes import bp as import_routes
 from chalicelib.ledger.routes import bp as ledger_routes
 from chalicelib.mypage.routes import bp as mypage_routes
 from chalicelib.operators.routes import bp as operator_routes
+from chalicelib.reports.routes import bp as report_routes
 from chalicelib.terminals.routes import bp as terminal_routes
 
 observability.quiet_libraries()
@@ -16,6 +17,7 @@ app.register_blueprint(terminal_routes)
 app.register_blueprint(mypage_routes)
 app.register_blueprint(operator_routes)
 app.register_blueprint(import_routes)
+app.register_blueprint(report_routes)
 observability.register(app)
 
 

@@ -14,6 +14,7 @@ from .imports import errors as import_errors
 from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
 from .operators import errors as operator_errors
+from .reports import errors as report_errors
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -55,6 +56,9 @@ STATUS: dict[type[Exception], int] = {
     import_errors.TooLargeForApi: 413,
     import_errors.FileRefused: 400,
     import_errors.RunSuperseded: 409,
+    report_errors.InvalidMonth: 400,
+    report_errors.UnknownReport: 404,
+    report_errors.NotWrittenYet: 404,
 }
 # Errors whose class lives beside heavier code (ledger.service imports the store): mapped by
 # code, so that importing this module stays light for a cold start.

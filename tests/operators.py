@@ -112,8 +112,10 @@ def sigv4_problem(method: str, url: str, headers: dict[str, str], body: bytes, c
 
 class FakeGateway:
     """An HTTP server on 127.0.0.1 that, like API Gateway with IAM authorization, checks
-    each request's SigV4 signature, then passes it to the app with the principal in the
-    request context (or answers 403 as API Gateway does). It records what it received."""
+    each request's SigV4 signature, then passes it (with its Content-Type and Accept) to
+    the app with the principal in the request context (or answers 403 as API Gateway
+    does), and answers with the app's status, body, Content-Type and Content-Disposition.
+    It records what it received."""
 
     def __init__(self, client, credentials, region: str, arn: str = ARN) -> None:
         self.client, self.credentials, self.region, self.arn = client, credentials, region, arn
@@ -140,14 +142,19 @@ class FakeGateway:
         problem = sigv4_problem(h.command, self.url + h.path, headers, body, self.credentials, self.region)
         with self.lock:
             self.received.append({"method": h.command, "path": h.path, "headers": headers, "problem": problem})
+            answer_headers = {"content-type": "application/json"}
             if problem:
                 status, raw = 403, json.dumps({"message": f"Forbidden: {problem}"}).encode()
             else:
-                forwarded = {"content-type": "application/json", ARN_HEADER: self.arn}
-                response = self.client.http.request(h.command, h.path, headers=forwarded, body=body)
+                forwarded = {name: value for name in ("content-type", "accept") if (value := h.headers.get(name))}
+                response = self.client.http.request(h.command, h.path, headers={**forwarded, ARN_HEADER: self.arn},
+                                                    body=body)
                 status, raw = response.status_code, response.body
+                answer_headers |= {k.lower(): v for k, v in response.headers.items()}
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        for name in ("content-type", "content-disposition"):  # of the app's headers, the ones the CLI reads
+            if name in answer_headers:
+                h.send_header(name, answer_headers[name])
         h.send_header("Content-Length", str(len(raw)))
         h.end_headers()
         h.wfile.write(raw)

@@ -12,6 +12,9 @@
     python -m tools.admin rate add R-1 --bps 200 --from 2024-07-01 --to 2024-07-31
     python -m tools.admin campaign add|list|enrol …
     python -m tools.admin grant-list volunteers.csv --reason "volunteering 2024-06"
+    python -m tools.admin import cards cards.csv      (merchants, terminals, events, admin-grants)
+    python -m tools.admin report list 2025-06
+    python -m tools.admin report get 2025-06 [settlement …] [--out DIR]
     python -m tools.admin job run expiry
 
 `--api` (or CHIIKI_ADMIN_API) is the API's base URL: the execute-api URL with its stage
@@ -25,7 +28,18 @@ the CLI signs with a placeholder for a loopback address only.
 
 Card changes carry a request id (a new one unless --request-id is given): when an answer
 is lost, repeat the command with the id it printed, and the change is made once.
-Exit status: 0 done, 1 refused by the API, 2 not sent or no answer.
+
+`import` posts the file (at most 1,000 rows) to the import route, prints the summary and
+each rejected row with its reason, and saves the result file beside the input
+(cards.csv -> cards.result.csv). Rejected rows are the file's to fix, not a failure: the
+import is done. When time runs out first, the rows so far are done: run the same command
+again to go on (the rows already done come back unchanged). `report get` writes a month's
+CSV files (all of them unless named) byte for byte as the reports schedule wrote them,
+UTF-8 with a BOM so that Excel opens them, under the names the API gives them
+(<issuer>-<month>-<name>.csv).
+
+Exit status: 0 done, 1 refused by the API, 2 not sent, no answer or a local file not
+read or written, 3 an import stopped part way (run the same command again).
 """
 
 from __future__ import annotations
@@ -40,13 +54,17 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
+from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 DEFAULT_REGION = "ap-northeast-1"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+IMPORT_KINDS = ("cards", "merchants", "terminals", "events", "admin-grants")
+PARTLY_DONE = 3  # exit status: an import stopped part way; the same command goes on
 GRANT_LIST_CHUNK = 500  # rows per request: the API's limit, well inside API Gateway's 29 s
+JSON, CSV = "application/json", "text/csv"
 EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -82,16 +100,23 @@ def credentials_for(url: str):
     raise Failed("no AWS credentials found (environment, profile or role): the admin API needs them", 2)
 
 
-def signed_request(method: str, url: str, body: bytes | None, *, region: str, credentials) -> urllib.request.Request:
+def signed_request(method: str, url: str, body: bytes | None, *, region: str, credentials, content_type: str = JSON,
+                   accept: str = JSON) -> urllib.request.Request:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Content-Type": content_type, "Accept": accept}
     request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
     SigV4Auth(credentials, "execute-api", region).add_auth(request)
     prepared = request.prepare()
     return urllib.request.Request(prepared.url, data=body if method != "GET" else None,
                                   headers=dict(prepared.headers.items()), method=method)
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: Message
+    body: bytes
 
 
 class Api:
@@ -103,15 +128,22 @@ class Api:
         self._credentials = None
 
     def call(self, method: str, path: str, body: dict | None = None, *, request_id: str | None = None) -> Any:
+        """Send a JSON body (or none) and return the JSON answer."""
+        data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
+        retry = f"; repeat the command with --request-id {request_id} to make the change once" if request_id else ""
+        return json.loads(self.send(method, path, data, retry=retry).body or b"null")
+
+    def send(self, method: str, path: str, data: bytes | None = None, *, content_type: str = JSON,
+             accept: str = JSON, retry: str = "") -> Answer:
+        """The answer as it came; `retry` ends the message of a failure."""
         url = f"{self.base}/api/admin/v1/issuers/{quote(self.issuer, safe='')}{path}"
         if self._credentials is None:
             self._credentials = credentials_for(url)
-        data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
-        request = signed_request(method, url, data, region=self.region, credentials=self._credentials)
-        retry = f"; repeat the command with --request-id {request_id} to make the change once" if request_id else ""
+        request = signed_request(method, url, data, region=self.region, credentials=self._credentials,
+                                 content_type=content_type, accept=accept)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (our URL)
-                return json.loads(response.read() or b"null")
+                return Answer(response.status, response.headers, response.read())
         except urllib.error.HTTPError as exc:
             raise refused(exc.code, exc.read(), retry) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -334,6 +366,76 @@ def job_run(api: Api, args: argparse.Namespace) -> Any:
     return answer, lambda a: f"job {a['job']} done\n" + show_fields(a["report"])
 
 
+def reports_path(month: str, name: str | None = None) -> str:
+    return f"/reports/{quote(month, safe='')}" + (f"/{quote(name, safe='')}" if name else "")
+
+
+def report_list(api: Api, args: argparse.Namespace) -> Any:
+    return api.call("GET", reports_path(args.month)), show_report_files
+
+
+def show_report_files(a: dict) -> str:
+    head = f"reports of {a['month']} for {a['issuer']}"
+    if not a["complete"]:
+        head += " (the month's run has not finished: some may be missing)"
+    return head + "\n" + show_rows(a["files"], ("name", "file", "size", "written_at"))
+
+
+def report_get(api: Api, args: argparse.Namespace) -> Any:
+    """Every file is downloaded before any is written, so a refusal leaves no partial set."""
+    names = args.names or [f["name"] for f in api.call("GET", reports_path(args.month))["files"]]
+    out = Path(args.out)
+    files = []
+    for name in names:
+        answer = api.send("GET", reports_path(args.month, name), accept=CSV)
+        # The API names the file (Content-Disposition); only its last part is used, never a folder.
+        files.append((out / Path(answer.headers.get_filename() or f"{name}.csv").name, answer.body))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, body in files:
+            path.write_bytes(body)  # as the API sent it: the BOM and CRLF kept for Excel
+    except OSError as exc:
+        raise Failed(f"cannot write the reports to {out}: {exc}", 2) from exc
+    written = [{"path": str(path), "size": len(body)} for path, body in files]
+    return {"month": args.month, "written": written}, lambda a: "\n".join(
+        f"wrote {w['path']} ({w['size']:,} bytes)" for w in a["written"])
+
+
+def result_path(path: Path) -> Path:
+    """Where `import` saves the result file: beside the input, cards.csv -> cards.result.csv."""
+    return path.with_name(f"{path.stem if path.suffix.lower() == '.csv' else path.name}.result.csv")
+
+
+def import_file(api: Api, args: argparse.Namespace) -> Any:
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Failed(f"cannot read {path}: {exc}", 2) from exc
+    again = "; run the same command again: rows already done come back unchanged"
+    answer = api.send("POST", f"/imports/{quote(args.kind, safe='')}", data, content_type=CSV, retry=again)
+    body = json.loads(answer.body)
+    saved = result_path(path)
+    try:
+        saved.write_bytes(("\ufeff" + body["csv"]).encode("utf-8"))  # with its BOM, as Excel wants it
+    except OSError as exc:
+        raise Failed(f"the import is done but its result file cannot be written to {saved}: {exc}", 2) from exc
+    result = {**body["result"], "result_file": str(saved)}
+
+    def show(r: dict) -> str:
+        points = f", {pts(r['points'])} granted" if r["points"] else ""
+        lines = [f"{r['kind']} from {path.name}: {r['imported']} imported, {r['unchanged']} unchanged (already "
+                 f"imported), {r['rejected']} rejected{points}"]
+        lines += [f"  row {x['row']}: {x['reason']}" for x in r["rejections"]]
+        lines.append(f"result file: {r['result_file']}")
+        if not r["complete"]:
+            lines.append(f"time ran out after {r['rows'] + r['blank']} of {r['rows_total']} rows: the rows so far "
+                         "are done; run the same command again to go on (rows already done come back unchanged)")
+        return "\n".join(lines)
+
+    return result, show, 0 if result["complete"] else PARTLY_DONE
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.admin", description="The Chiiki Points admin API, signed with "
                                 "SigV4 (credentials from the default AWS chain).")
@@ -439,6 +541,20 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--reason", required=True)
     sub.add_argument("--list-id", help="the list's id (default: the file's name); a list is granted once per card")
 
+    report = commands.add_parser("report", help="the monthly reports (CSV)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    command(report, "list", report_list, "a month's report files").add_argument("month", help="YYYY-MM")
+    sub = command(report, "get", report_get, "download a month's reports, byte for byte (UTF-8 with BOM)")
+    sub.add_argument("month", help="YYYY-MM")
+    sub.add_argument("names", nargs="*", metavar="NAME",
+                     help="settlement, outstanding, expired, grants, campaigns (default: every file of the month)")
+    sub.add_argument("--out", default=".", help="the folder to write them in (default: the current one)")
+
+    sub = command(commands, "import", import_file, "import a CSV file (at most 1,000 rows; larger files go to "
+                  "the imports bucket); the result file is saved beside it as NAME.result.csv")
+    sub.add_argument("kind", choices=IMPORT_KINDS)
+    sub.add_argument("file")
+
     job = commands.add_parser("job", help="scheduled jobs").add_subparsers(dest="action", required=True,
                                                                             metavar="ACTION")
     command(job, "run", job_run, "run a job now for the issuer").add_argument(
@@ -460,9 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    answer, show = outcome
+    answer, show, *code = outcome  # a command may end with its own exit status
     print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else show(answer))
-    return 0
+    return code[0] if code else 0
 
 
 if __name__ == "__main__":

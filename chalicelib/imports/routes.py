@@ -13,14 +13,12 @@ an IAM policy can scope an operator to one issuer."""
 
 from __future__ import annotations
 
-import os
-
-from chalice import Blueprint, IAMAuthorizer, Response
+from chalice import Blueprint, Response
 
 from ..http import json_errors
+from ..operators.routes import IAM, operator_of
 
 bp = Blueprint(__name__)
-IAM = IAMAuthorizer()
 
 
 @bp.route("/api/admin/v1/issuers/{issuer_id}/imports/{kind}", methods=["POST"], authorizer=IAM,
@@ -28,12 +26,11 @@ IAM = IAMAuthorizer()
 @json_errors
 def import_csv(issuer_id: str, kind: str) -> Response:
     from ..ledger.domain import Actor
-    from ..operators.domain import operator_arn
     from . import importer
 
     request = bp.current_request
-    arn = operator_arn(request.context.get("identity"), deployed="AWS_LAMBDA_FUNCTION_NAME" in os.environ)
-    report = importer().import_body(issuer_id, kind, request.raw_body or b"", actor=Actor("operator", arn))
+    actor = Actor("operator", operator_of(request))
+    report = importer().import_body(issuer_id, kind, request.raw_body or b"", actor=actor)
     status = 200 if report.complete else 202
     text = report.result_csv.decode("utf-8")
     if "text/csv" in (request.headers.get("accept") or ""):

@@ -32,8 +32,10 @@ PREFIX = "/api/admin/v1/issuers/{issuer_id}"
 IAM = IAMAuthorizer()
 
 
-def _deployed() -> bool:
-    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+def operator_of(request) -> str:
+    """The IAM principal behind an admin request (every admin Blueprint asks here):
+    deployed, in Lambda, a request without one is refused (domain.operator_arn)."""
+    return domain.operator_arn(request.context.get("identity"), deployed="AWS_LAMBDA_FUNCTION_NAME" in os.environ)
 
 
 def admin_route(path: str, method: str = "POST", schema: str | None = None):
@@ -45,7 +47,7 @@ def admin_route(path: str, method: str = "POST", schema: str | None = None):
             from .service import Operator
 
             request = bp.current_request
-            arn = domain.operator_arn(request.context.get("identity"), deployed=_deployed())
+            arn = operator_of(request)
             body = None
             if schema is not None:
                 try:

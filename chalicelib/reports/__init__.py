@@ -1,5 +1,6 @@
-"""Operator reports and the audit (§10): the services the schedules in `chalicelib.jobs`
-and the CLI build, on first use, so importing this package costs a cold start nothing.
+"""Operator reports and the audit (§10): the services the schedules in `chalicelib.jobs`,
+the admin API's download routes (routes.py) and the CLI build, on first use, so importing
+this package costs a cold start nothing.
 
 Operators run the same by hand: `python -m chalicelib.reports --help`.
 """

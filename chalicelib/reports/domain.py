@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from datetime import date
 from enum import StrEnum
 
 from ..ledger.domain import Entry, Op, Source
+from .errors import InvalidMonth
 
 
 class Kind(StrEnum):
@@ -200,6 +202,22 @@ def campaigns_csv(month: str, by_campaign: Mapping[str, int]) -> bytes:
 def previous_month(day: date) -> str:
     year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
     return f"{year:04d}-{month:02d}"
+
+
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits: the month goes into S3 keys
+
+
+def checked_month(text: str) -> str:
+    """`text` when it is a month as the reports name it (YYYY-MM); InvalidMonth if not."""
+    if not MONTH.fullmatch(text):
+        raise InvalidMonth(text)
+    return text
+
+
+def download_name(issuer_id: str, month: str, name: str) -> str:
+    """The file name a downloaded report is saved under: months and issuers never collide
+    in one folder."""
+    return f"{issuer_id}-{month}-{name}.csv"
 
 
 # --- anchors --------------------------------------------------------------------------

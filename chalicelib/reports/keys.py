@@ -9,6 +9,12 @@
 
 The shard is the card's (chalicelib/ledger/keys.py `shard`), so one month's figures of
 an issuer spread over 16 partitions and no item is written by every change.
+
+In the reports bucket:
+
+    reports/<issuer>/<YYYY-MM>/<name>.csv        one report of a month (service.REPORTS)
+    reports/<issuer>/<YYYY-MM>/manifest.json     written last: the month's reports are done
+    anchors/<issuer>/<YYYY-MM-DD>/<digest>.json  a day's anchor file
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ MERCHANT = "MERCHANT#"
 CAMPAIGN = "CAMPAIGN#"
 EXPIRES = "EXPIRES#"
 ANCHOR = "ANCHOR#"
+REPORT_SUFFIX = ".csv"
 
 
 def month_partition(issuer_id: str, month: str, shard_no: int) -> str:
@@ -66,13 +73,27 @@ def anchor_partition(issuer_id: str) -> str:
 # --- S3 ----------------------------------------------------------------------------
 
 
+def report_prefix(issuer_id: str, month: str) -> str:
+    """Every object of one issuer's month (the reports and the manifest) starts with this."""
+    return f"reports/{issuer_id}/{month}/"
+
+
 def report_object(issuer_id: str, month: str, name: str) -> str:
-    return f"reports/{issuer_id}/{month}/{name}.csv"
+    return f"{report_prefix(issuer_id, month)}{name}{REPORT_SUFFIX}"
+
+
+def report_name(key: str, issuer_id: str, month: str) -> str | None:
+    """The report name in an object key of the month (None for any other key, such as
+    the manifest or another month's object)."""
+    rest = key.removeprefix(report_prefix(issuer_id, month))
+    if rest == key or "/" in rest or not rest.endswith(REPORT_SUFFIX):
+        return None
+    return rest.removesuffix(REPORT_SUFFIX)
 
 
 def report_manifest(issuer_id: str, month: str) -> str:
     """Written after a month's reports: its presence means the month is done."""
-    return f"reports/{issuer_id}/{month}/manifest.json"
+    return f"{report_prefix(issuer_id, month)}manifest.json"
 
 
 def anchor_object(issuer_id: str, day: date, digest: str) -> str:

@@ -10,6 +10,9 @@ Excel opens, and returned as its S3 key.
 
 A report costs 16 queries (one per shard; `expired` and `grants` one BatchGetItem),
 whatever the number of entries; `settlement` adds one query of the merchant directory.
+
+Operators download the files through the admin API (reports/routes.py): a month's list
+is one S3 listing, a file one GET, returned as stored (BOM and CRLF kept).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from . import domain, keys
+from .errors import NotWrittenYet, UnknownReport
 from .store import ReportStore
 
 REPORTS = ("settlement", "outstanding", "expired", "grants", "campaigns")
@@ -89,6 +93,34 @@ class Reports:
             keys.report_manifest(issuer_id, month), json.dumps(manifest).encode(), "application/json"
         )
         return written
+
+    # -- downloads ----------------------------------------------------------------------
+
+    def month_files(self, issuer_id: str, month: str) -> dict:
+        """The month's report files as written (name, size, when), in REPORTS order, and
+        whether the run finished (its manifest is there); NotWrittenYet when there are none."""
+        month = domain.checked_month(month)
+        found = self.store.list_objects(keys.report_prefix(issuer_id, month))
+        by_name = {keys.report_name(o.key, issuer_id, month): o for o in found}
+        files = [
+            {"name": name, "file": domain.download_name(issuer_id, month, name), "size": o.size,
+             "written_at": o.modified.isoformat()}
+            for name in REPORTS if (o := by_name.get(name)) is not None
+        ]
+        if not files:
+            raise NotWrittenYet(issuer_id, month)
+        complete = any(o.key == keys.report_manifest(issuer_id, month) for o in found)
+        return {"issuer": issuer_id, "month": month, "complete": complete, "files": files}
+
+    def report_file(self, issuer_id: str, month: str, name: str) -> tuple[str, bytes]:
+        """One report's file name for download and its bytes exactly as stored."""
+        month = domain.checked_month(month)
+        if name not in REPORTS:
+            raise UnknownReport(name, REPORTS)
+        body = self.store.read_if_present(keys.report_object(issuer_id, month, name))
+        if body is None:
+            raise NotWrittenYet(issuer_id, month, name)
+        return domain.download_name(issuer_id, month, name), body
 
     def _put(self, issuer_id: str, month: str, name: str, body: bytes) -> str:
         return self.store.put_object(keys.report_object(issuer_id, month, name), body, "text/csv; charset=utf-8")

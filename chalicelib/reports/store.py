@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
@@ -24,6 +25,9 @@ from ..ledger.keys import shard as card_shard
 from ..table import Table, TableItem, Write
 from . import keys
 from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 
 class AggregateItem(TableItem, discriminator="aggregate"):
@@ -94,8 +98,15 @@ class Anchor:
     taken_at: str
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int  # bytes
+    modified: datetime  # when S3 stored it (UTC)
+
+
 class ReportStore:
-    """Reads the aggregate items, keeps the anchors, and writes report files to S3."""
+    """Reads the aggregate items, keeps the anchors, and writes and reads the report files in S3."""
 
     def __init__(self, table: Table, s3, bucket: str) -> None:
         self.table = table
@@ -174,16 +185,34 @@ class ReportStore:
     def get_object(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def read_if_present(self, key: str) -> bytes | None:
+        """The object's bytes as stored, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.get_object(key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
         try:
             self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return False
             raise
         return True
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with `prefix`, by key."""
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found += [StoredObject(o["Key"], o["Size"], o["LastModified"]) for o in page.get("Contents", [])]
+        return found
 
     def put_anchor_file(self, key: str, issuer_id: str, day: date, digest: str, heads: list[ChainHead]) -> None:
         body = {
@@ -199,6 +228,10 @@ class ReportStore:
     def anchor_heads(self, anchor: Anchor) -> list[ChainHead]:
         data = json.loads(self.get_object(anchor.object_key))
         return [ChainHead(idm, seq, head) for idm, seq, head in data["cards"]]
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def _anchor(issuer_id: str, item: AnchorItem) -> Anchor:

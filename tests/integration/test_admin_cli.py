@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.credentials import Credentials
 
+from chalicelib import observability
 from tests.integration.test_operators_api import BIRTH, card_no, idm_of, issue
 from tests.operators import ARN, fake_gateway, operators, with_identity  # noqa: F401  (fixtures)
 from tools import admin as cli
@@ -41,7 +42,16 @@ def gateway(api, operators, with_identity, creds, clock):  # noqa: F811
 
 
 def run(gw, *args: str, capsys) -> tuple[int, str, str]:
-    code = cli.main(["--api", gw.url, "--issuer", "niimi", *args])
+    # The app's JSON log handler keeps the stdout it was first made with: if that was an
+    # earlier test's capsys (closed since), every line would be a "Logging error" on stderr.
+    # Point it at this test's stdout, where the lines are checked below. (Assigned, not
+    # setStream, which flushes the old stream first.)
+    handler = observability.logger().registered_handler
+    before, handler.stream = handler.stream, sys.stdout
+    try:
+        code = cli.main(["--api", gw.url, "--issuer", "niimi", *args])
+    finally:
+        handler.stream = before
     out, err = capsys.readouterr()
     # The app runs in this process: its JSON log lines land in the same stdout.
     logs = [line for line in out.splitlines(keepends=True) if line.startswith('{"level"')]
@@ -208,3 +218,102 @@ def test_birth_dates_never_reach_the_cli_output(gateway, ledger, clock, capsys):
     clock.set(date(2023, 4, 1))
     code, out, _ = run(gateway, "--json", "card", "show", card_no(1), capsys=capsys)
     assert code == 0 and BIRTH not in out
+
+
+# -- CSV imports ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def import_with(ledger, terminal_service, monkeypatch):
+    """The import route's importer on the test table; `import_with(now=…)` gives it a clock
+    (read once for the deadline, then once before each row)."""
+    import time
+
+    import chalicelib.imports as imports
+    from chalicelib.imports.service import Importer
+    from chalicelib.imports.store import RunStore
+
+    def use(now=time.monotonic) -> None:
+        importer = Importer(ledger, terminal_service, RunStore(ledger.store.table), now=now)
+        monkeypatch.setattr(imports, "importer", lambda: importer)
+
+    use()
+    return use
+
+
+def cards_file(path: Path, *lines: str) -> Path:
+    """A cards CSV as Excel saves it: BOM, CRLF."""
+    path.write_bytes(("\ufeff" + "\r\n".join(["card_number,idm,birth_date,points,granted_on", *lines])).encode())
+    return path
+
+
+def card_line(n: int) -> str:
+    return f"{card_no(n)},{idm_of(n)},{BIRTH},5000,2023-03-25"
+
+
+def test_a_csv_import_prints_each_rejected_row_and_saves_the_result_file_beside_the_input(
+    gateway, import_with, ledger, capsys, tmp_path
+):
+    bad = "JW1,x,1980-04-01,5000,2023-03-25"
+    source = cards_file(tmp_path / "cards.csv", card_line(1), card_line(2), bad)
+
+    code, out, err = run(gateway, "import", "cards", str(source), capsys=capsys)
+
+    assert (code, err) == (0, "")  # rejected rows are the file's to fix: the import itself is done
+    result = tmp_path / "cards.result.csv"
+    assert out.splitlines() == [
+        "cards from cards.csv: 2 imported, 0 unchanged (already imported), 1 rejected, 10,000 pt granted",
+        "  row 4: the card number must be JW followed by 15 digits (17 characters)",
+        f"result file: {result}",
+    ]
+    saved = result.read_bytes()
+    assert saved.startswith("\ufeff".encode() + b"file,admin API (cards)")  # with its BOM, for Excel
+    assert bad.encode() in saved and b"the card number must be JW followed by 15 digits" in saved
+    assert [ledger.balance(idm_of(n)).balance for n in (1, 2)] == [5000, 5000]
+    [request] = gateway.received
+    assert request["problem"] is None and request["headers"]["Content-Type"] == "text/csv"
+    assert request["path"] == "/api/admin/v1/issuers/niimi/imports/cards"
+
+    code, again, _ = run(gateway, "import", "cards", str(source), capsys=capsys)
+    assert code == 0 and again.splitlines()[0] == "cards from cards.csv: 0 imported, 2 unchanged (already imported), " \
+                                                  "1 rejected"
+    assert [ledger.balance(idm_of(n)).balance for n in (1, 2)] == [5000, 5000]  # sent twice: granted once
+
+
+def test_an_import_stopped_by_time_says_to_run_it_again_and_the_same_command_finishes_it(
+    gateway, import_with, ledger, capsys, tmp_path
+):
+    reads = iter([0.0] * 3)  # the deadline, then two rows; the third row's read is past it
+    import_with(now=lambda: next(reads, 1e9))
+    source = cards_file(tmp_path / "cards-2023-04.csv", card_line(1), card_line(2), card_line(3))
+
+    code, out, err = run(gateway, "import", "cards", str(source), capsys=capsys)
+
+    assert (code, err) == (3, "")
+    assert out.splitlines()[0] == "cards from cards-2023-04.csv: 2 imported, 0 unchanged (already imported), " \
+                                  "0 rejected, 10,000 pt granted"
+    assert out.splitlines()[-1] == ("time ran out after 2 of 3 rows: the rows so far are done; run the same "
+                                    "command again to go on (rows already done come back unchanged)")
+    assert (tmp_path / "cards-2023-04.result.csv").read_bytes().startswith("\ufeff".encode())
+    assert [ledger.balance(idm_of(n)).balance for n in (1, 2)] == [5000, 5000]
+    assert ledger.store.get_card(idm_of(3)) is None
+
+    import_with()  # time enough now
+    code, out, _ = run(gateway, "import", "cards", str(source), capsys=capsys)
+    assert code == 0 and out.splitlines()[0] == ("cards from cards-2023-04.csv: 1 imported, 2 unchanged (already "
+                                                 "imported), 0 rejected, 5,000 pt granted")
+    assert "time ran out" not in out
+    assert [ledger.balance(idm_of(n)).balance for n in (1, 2, 3)] == [5000, 5000, 5000]
+
+
+def test_an_import_the_api_refuses_or_a_file_not_read_exits_non_zero_and_saves_nothing(
+    gateway, import_with, ledger, capsys, tmp_path
+):
+    source = cards_file(tmp_path / "cards.csv", card_line(1))
+
+    code, out, err = run(gateway, "import", "merchants", str(source), capsys=capsys)  # the wrong kind's columns
+    assert (code, out) == (1, "") and err.startswith("error: refused (HTTP 400): ") and "(import_refused)" in err
+    code, _, err = run(gateway, "import", "cards", str(tmp_path / "missing.csv"), capsys=capsys)
+    assert code == 2 and err.startswith(f"error: cannot read {tmp_path / 'missing.csv'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.csv"]  # no result file
+    assert list(ledger.store.card_ids()) == []
