@@ -574,3 +574,21 @@ def test_a_checkpoint_moves_a_run_only_from_where_it_was(runs):
         runs.checkpoint("r", "k", first, done, [])
     assert runs.load("r") == done and runs.load("other") is None
     assert runs.rejections("r") == [Rejection(7, "why", ("a", "名前")), Rejection(120, "other", ("b",))]
+
+
+def test_the_apps_import_function_imports_what_the_bucket_notifies(world, monkeypatch):
+    """app.py's `import-csv` (what the bucket's notification invokes, infra/) reaches the importer."""
+    from chalice.test import Client
+
+    import chalicelib.imports as imports
+    from app import app
+
+    monkeypatch.setattr(imports, "importer", lambda: world.importer())
+    world.put("niimi/cards/notified.csv", cards_csv([7, 8]))
+    event = {"Records": [{"eventName": "ObjectCreated:Put",
+                          "s3": {"bucket": {"name": IMPORTS}, "object": {"key": "niimi/cards/notified.csv"}}}]}
+    with Client(app) as client:
+        client.lambda_.invoke("import-csv", event)
+    assert [world.ledger.balance(card(n)[1]).balance for n in (7, 8)] == [5000, 5000]
+    summary, rejected = world.result("niimi/cards/notified.csv")
+    assert (summary["status"], summary["imported"], rejected) == ("complete", "2", [])

@@ -76,8 +76,8 @@ def metered_api(store, clock, monkeypatch):
     from chalicelib.terminals.service import TerminalService
     from chalicelib.terminals.store import TerminalStore
 
-    if observability.observe not in [handler for handler, _ in app.middleware_handlers]:
-        observability.register(app)  # app.py does this; HTTP middleware is looked up per request
+    # app.py installs it for every kind of function (HTTP, schedules, the import function).
+    assert (observability.observe, "all") in list(app.middleware_handlers)
     clock.now = datetime.now(UTC)  # signatures carry the real time
     ledger = MeteredLedger(store, clock=clock)
     terminals = TerminalService(ledger, TerminalStore(store.table), clock=clock)
