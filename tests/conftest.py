@@ -3,6 +3,9 @@ whose invariants are checked after every test that uses it."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,6 +17,7 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 from moto import mock_aws  # noqa: E402
 
+from chalicelib import observability  # noqa: E402
 from chalicelib.ledger.domain import Issuer  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
@@ -146,3 +150,17 @@ def api(terminal_service, mypage_service, monkeypatch):
     monkeypatch.setattr(services, "mypage", lambda: mypage_service)
     with Client(app) as client:
         yield client
+
+
+@pytest.fixture
+def log_lines():
+    """Every line the Powertools logger writes during the test, parsed."""
+    buffer = io.StringIO()
+    log = observability.logger()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(log.registered_formatter)
+    log.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    finally:
+        log.removeHandler(handler)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import time
 from datetime import date, datetime, timezone
 
@@ -16,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chalicelib import observability
 from chalicelib.imports import keys
 from chalicelib.imports.domain import Kind, Outcome
 from chalicelib.imports.service import Applied, Importer, initial_request_id
@@ -125,19 +123,6 @@ class World:
 @pytest.fixture
 def world(ledger, terminal_service, clock) -> World:
     return World(ledger, terminal_service, clock)
-
-
-@pytest.fixture
-def log_lines():
-    buffer = io.StringIO()
-    log = observability.logger()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(log.registered_formatter)
-    log.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-    finally:
-        log.removeHandler(handler)
 
 
 # -- each kind ----------------------------------------------------------------------------

@@ -5,9 +5,7 @@ stdout, and tracing stays off outside Lambda."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 
 import pytest
 from chalice import Chalice, Cron
@@ -20,20 +18,6 @@ from tests.terminals import register_demo
 
 V1 = "/api/terminal/v1"
 IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
-
-
-@pytest.fixture
-def log_lines():
-    """Every line the Powertools logger writes during the test, parsed."""
-    buffer = io.StringIO()
-    log = observability.logger()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(log.registered_formatter)
-    log.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-    finally:
-        log.removeHandler(handler)
 
 
 def emf(text: str) -> list[dict]:
