@@ -91,6 +91,7 @@ def json_errors(view: Callable) -> Callable:
 
 def _signature_rejected(exc: terminal_errors.SignatureRejected) -> None:
     """A terminal request refused for its signature: the alarm counts these (a spike means
-    replays, a device with a wrong clock or someone forging a terminal)."""
+    replays, a device with a wrong clock or someone forging a terminal). `terminal` is the
+    id the request claimed, so an operator can find the device."""
     observability.count(observability.SIGNATURE_REJECTED)
-    observability.logger().info("signature rejected", extra={"code": exc.code})
+    observability.logger().info("signature rejected", extra={"code": exc.code, "terminal": exc.key_id})

@@ -10,21 +10,23 @@ class TerminalError(LedgerError):
 
 
 class SignatureRejected(TerminalError):
-    """The request's signature does not stand: nothing was done."""
+    """The request's signature does not stand: nothing was done. `key_id` is the terminal
+    the request claimed to come from (unverified), for the operators' log."""
 
     code = "bad_signature"
 
-    def __init__(self, reason: str, code: str | None = None) -> None:
+    def __init__(self, reason: str, code: str | None = None, key_id: str | None = None) -> None:
         super().__init__(reason)
         if code:
             self.code = code
+        self.key_id = key_id
 
 
 class NonceReused(SignatureRejected):
     code = "nonce_reused"
 
-    def __init__(self) -> None:
-        super().__init__("this signature's nonce was already used")
+    def __init__(self, key_id: str | None = None) -> None:
+        super().__init__("this signature's nonce was already used", key_id=key_id)
 
 
 class InvalidBody(TerminalError):

@@ -8,6 +8,7 @@ the same transaction as the work it authorizes.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -183,7 +184,7 @@ class TerminalService:
             raise ModeNotAllowed(signed.terminal.mode.value, operation.value)
         nonce = Claim(
             *keys.nonce(signed.terminal.terminal_id, signed.nonce),
-            error=NonceReused,
+            error=functools.partial(NonceReused, signed.terminal.terminal_id),
             expires_at=signed.created + 2 * MAX_SKEW,
             on_replay=True,
         )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import http_sf
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, InvalidSignature, algorithms
 from http_message_signatures.digests import ContentDigest
 
@@ -63,6 +64,33 @@ class _Keys(HTTPSignatureKeyResolver):
 
 def verify(
     *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    find_terminal: Callable[[str], Terminal | None],
+    now: dt.datetime,
+) -> Signed:
+    try:
+        return _verify(method, path, headers, body, find_terminal, now)
+    except SignatureRejected as exc:
+        exc.key_id = claimed_key_id(headers)
+        raise
+
+
+def claimed_key_id(headers: Mapping[str, str]) -> str | None:
+    """The keyid a request's Signature-Input names, unverified and cut to 64 characters:
+    which terminal a refusal concerns, as far as the request says."""
+    value = next((v for k, v in headers.items() if k.lower() == "signature-input"), None)
+    try:
+        ((_, params),) = http_sf.parse(value.encode(), tltype="dictionary").values()
+    except (AttributeError, ValueError):  # absent, malformed, or not one signature
+        return None
+    key_id = params.get("keyid")
+    return key_id[:64] if isinstance(key_id, str) else None
+
+
+def _verify(
     method: str,
     path: str,
     headers: Mapping[str, str],

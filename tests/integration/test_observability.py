@@ -14,7 +14,7 @@ from chalice.test import Client
 from chalicelib import observability
 from chalicelib.ledger.domain import Actor, Source
 from chalicelib.ledger_metrics import MeteredLedger
-from tests.terminals import register_demo
+from tests.terminals import SignedTerminal, new_key, register_demo
 
 V1 = "/api/terminal/v1"
 IDM, NUMBER = "0123456789abcdef", "JW123456789012345"
@@ -112,7 +112,35 @@ def test_a_rejected_signature_is_counted_and_logged_with_its_code(metered_api, l
     assert metrics == {("SignatureRejected", ()): 1}
     (line,) = [line for line in log_lines() if line["message"] == "signature rejected"]
     assert line["code"] and line["correlation_id"] and line["route"] == f"POST {V1}/balance"
+    assert "terminal" not in line  # nothing claimed (Powertools leaves out empty keys)
     assert IDM not in json.dumps(line)
+
+
+def test_a_rejected_signature_names_the_terminal_the_request_claimed(metered_api, log_lines):
+    """What the runbook's answer to the rejections alarm needs: which device to look at."""
+    client, _, tills = metered_api
+    store = tills["store"]
+    replayed = store.prepare(f"{V1}/balance", {"idm": IDM})
+    assert store.send(replayed)[0] == 200
+    forged = SignedTerminal(client, "T-STORE2", new_key()).prepare(f"{V1}/balance", {"idm": IDM})
+    assert [store.send(replayed)[0], store.send(forged)[0]] == [401, 401]
+    rejected = [line for line in log_lines() if line["message"] == "signature rejected"]
+    assert [(line["code"], line["terminal"]) for line in rejected] == [
+        ("nonce_reused", "T-STORE"), ("bad_signature", "T-STORE2")]
+
+
+@pytest.mark.parametrize("value, claimed", [
+    ('sig1=("@method");created=1;keyid="T-1";alg="ed25519"', "T-1"),
+    ('sig1=("@method");keyid="' + "X" * 300 + '"', "X" * 64),  # a log line stays short
+    ('sig1=("@method");keyid=7', None),
+    ('sig1=("@method");keyid="T-1", sig2=("@path");keyid="T-2"', None),  # which one?
+    ("not a structured field ((", None),
+])
+def test_the_claimed_terminal_is_read_from_signature_input_or_not_at_all(value, claimed):
+    from chalicelib.terminals.signatures import claimed_key_id
+
+    assert claimed_key_id({"Signature-Input": value}) == claimed
+    assert claimed_key_id({"Content-Type": "application/json"}) is None
 
 
 def test_the_api_gateway_request_id_is_the_correlation_id(log_lines):
