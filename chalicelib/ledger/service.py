@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from ..reports.domain import tallies
 from ..reports.store import aggregate_writes
 from ..table import Claim, ClaimExists, Write, WriteRefused
+from ..ttl_cache import TTLCache
 from . import domain, keys
 from .chain import GENESIS, canonical_json, fingerprint, link
 from .domain import Actor, Card, CardStatus, Entry, Issuer, Lot, Movement, Op, Source, Totals
@@ -45,6 +46,10 @@ from .store import (
     StoredRequest,
     VersionConflict,
 )
+
+# An issuer's settings (time zone, rates, closure days) change rarely and are read by
+# every change; a warm container sees a change made elsewhere within this many seconds.
+ISSUER_CACHE_SECONDS = 300.0
 
 
 def utc_now() -> datetime:
@@ -115,18 +120,16 @@ class Ledger:
         self.store = store
         self.clock = clock
         self.attempts = attempts
-        self._issuers: dict[str, Issuer] = {}
+        self._issuers = TTLCache(ISSUER_CACHE_SECONDS)
 
     # -- issuers and cards ---------------------------------------------------------
 
     def issuer(self, issuer_id: str) -> Issuer:
-        cached = self._issuers.get(issuer_id)
-        if cached is None:
-            cached = self.store.get_issuer(issuer_id)
-            if cached is None:
-                raise UnknownIssuer(issuer_id)
-            self._issuers[issuer_id] = cached
-        return cached
+        issuer = self._issuers.get(issuer_id, lambda: self.store.get_issuer(issuer_id))
+        if issuer is None:
+            self._issuers.forget(issuer_id)  # an issuer added next is found at once
+            raise UnknownIssuer(issuer_id)
+        return issuer
 
     def open_card(self, *, idm: str, card_number: str, issuer_id: str, birth_date: str | None = None) -> Card:
         if not domain.is_idm(idm):

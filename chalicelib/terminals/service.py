@@ -9,11 +9,9 @@ the same transaction as the work it authorizes.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -22,6 +20,7 @@ from ..ledger.domain import Actor, Source
 from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssuer
 from ..ledger.service import Ledger
 from ..table import Claim, ClaimExists
+from ..ttl_cache import TTLCache
 from . import keys
 from .domain import (
     CardTxn,
@@ -47,8 +46,6 @@ from .errors import (
 from .signatures import MAX_SKEW, verify
 from .store import TerminalStore, TxnChanged, TxnExists, txn_fingerprint
 
-T = TypeVar("T")
-
 # How far a reported payment or charge time may lie from the server's clock. Records
 # queued offline on a terminal may arrive days late; none may come from the future.
 RECORD_MAX_AGE = timedelta(days=31)
@@ -67,25 +64,6 @@ class Caller:
         return Actor("terminal", self.terminal.terminal_id, merchant=self.terminal.merchant_id)
 
 
-class _TTLCache:
-    """Registry lookups, kept briefly so a warm Lambda answers from memory."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._items: dict[str, tuple[float, object]] = {}
-
-    def get(self, key: str, load: Callable[[], T]) -> T:
-        hit = self._items.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.seconds:
-            return hit[1]  # type: ignore[return-value]
-        value = load()
-        self._items[key] = (time.monotonic(), value)
-        return value
-
-    def forget(self, key: str) -> None:
-        self._items.pop(key, None)
-
-
 class TerminalService:
     def __init__(
         self,
@@ -98,7 +76,7 @@ class TerminalService:
         self.ledger = ledger
         self.store = store
         self.clock = clock or ledger.clock
-        self._cache = _TTLCache(cache_seconds)
+        self._cache = TTLCache(cache_seconds)
 
     # -- registry -------------------------------------------------------------------
 

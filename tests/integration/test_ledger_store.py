@@ -340,3 +340,28 @@ def test_a_transaction_that_loses_a_race_in_dynamodb_is_tried_again(ledger, card
         events.unregister("before-call.dynamodb.TransactWriteItems", conflict_once)
     assert raced and paid["balance"] == 4300
     assert ledger.balance(card).balance == 4300 and seq(ledger) == 2
+
+
+def test_a_warm_ledger_sees_an_issuers_changed_settings_after_its_cache_seconds(ledger, store, monkeypatch):
+    """Settings changed by an operator (or another container) reach a warm Lambda within
+    ISSUER_CACHE_SECONDS, and are read from memory until then; an unknown issuer is not
+    remembered, so one added next is found at once."""
+    from dataclasses import replace
+
+    import chalicelib.ttl_cache as ttl_cache
+    from chalicelib.ledger.service import ISSUER_CACHE_SECONDS, UnknownIssuer
+
+    now = [1000.0]
+    monkeypatch.setattr(ttl_cache, "monotonic", lambda: now[0])
+    assert ledger.issuer("niimi").closures == ()
+    closed = date(2026, 12, 28)
+    store.put_issuer(replace(ledger.issuer("niimi"), closures=(closed,)))
+    now[0] += ISSUER_CACHE_SECONDS - 1
+    assert ledger.issuer("niimi").closures == ()
+    now[0] += 1
+    assert ledger.issuer("niimi").closures == (closed,)
+
+    with pytest.raises(UnknownIssuer):
+        ledger.issuer("kurashiki")
+    store.put_issuer(replace(ledger.issuer("niimi"), issuer_id="kurashiki"))
+    assert ledger.issuer("kurashiki").issuer_id == "kurashiki"
