@@ -288,6 +288,21 @@ def card_void(api: Api, args: argparse.Namespace) -> Any:
                                                    "close": args.close})
 
 
+def settings_show(api: Api, args: argparse.Namespace) -> Any:
+    return api.call("GET", "/settings"), show_fields
+
+
+def settings_set(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {k: v for k, v in (("point_name", args.point_name), ("rebate_bps", args.rebate_bps))
+                            if v is not None}
+    if args.add_closure or args.remove_closure:
+        closures = set(api.call("GET", "/settings")["closures"]) | set(args.add_closure)
+        body["closures"] = sorted(closures - set(args.remove_closure))
+    if not body:
+        raise Failed("nothing to change: give --point-name, --rebate-bps, --add-closure or --remove-closure", 2)
+    return api.call("POST", "/settings", body), show_fields
+
+
 def merchant_add(api: Api, args: argparse.Namespace) -> Any:
     body = {"merchant_id": args.merchant_id, "name": args.name, "area": args.area, "category": args.category,
             "rebate_bps": args.rebate_bps}
@@ -474,6 +489,17 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--note", required=True, help="why (recorded on the entry)")
     sub.add_argument("--close", action="store_true", help="also close the card as void and unlink it from MyPage")
     changing(sub)
+
+    settings = commands.add_parser("settings", help="the issuer's settings").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    command(settings, "show", settings_show, "the points' name, rates, validity, time zone and closure days")
+    sub = command(settings, "set", settings_set, "change the points' name, the default rebate rate or closure days")
+    sub.add_argument("--point-name")
+    sub.add_argument("--rebate-bps", type=int, help="default e-money rebate rate for payments from now on "
+                                                     "(basis points, 100 = 1%%)")
+    sub.add_argument("--add-closure", action="append", default=[], metavar="YYYY-MM-DD",
+                     help="a day the city office is closed (not a business day for the rebate); repeatable")
+    sub.add_argument("--remove-closure", action="append", default=[], metavar="YYYY-MM-DD")
 
     merchant = commands.add_parser("merchant", help="member stores").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -131,6 +131,13 @@ class Ledger:
             raise UnknownIssuer(issuer_id)
         return issuer
 
+    def change_issuer(self, issuer: Issuer) -> None:
+        """New settings for an existing issuer: this container reads them at once, the
+        others within ISSUER_CACHE_SECONDS."""
+        self.issuer(issuer.issuer_id)
+        self.store.put_issuer(issuer)
+        self._issuers.forget(issuer.issuer_id)
+
     def open_card(self, *, idm: str, card_number: str, issuer_id: str, birth_date: str | None = None) -> Card:
         if not domain.is_idm(idm):
             raise InvalidRequest("an IDm is 16 lowercase hexadecimal digits")

@@ -108,6 +108,21 @@ def card_void(ops: Operators, op: Operator, body: dict) -> dict:
                          close=body.get("close", False))
 
 
+# -- the issuer's settings ---------------------------------------------------------------
+
+
+@admin_route("/settings", "GET")
+def settings_show(ops: Operators, op: Operator, body: None) -> dict:
+    return ops.settings(op)
+
+
+@admin_route("/settings", schema="AdminSettings")
+def settings_change(ops: Operators, op: Operator, body: dict) -> dict:
+    if "closures" in body:
+        body = {**body, "closures": [_day(text) for text in body["closures"]]}
+    return ops.change_settings(op, body)
+
+
 # -- registry ----------------------------------------------------------------------------
 
 

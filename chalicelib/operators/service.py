@@ -11,7 +11,7 @@ repeat, so a retry after a failure part way finishes the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -141,6 +141,22 @@ class Operators:
                 raise ReplacementMismatch() from exc
 
     # -- registry --------------------------------------------------------------------
+
+    # -- the issuer's settings --------------------------------------------------------------
+
+    def settings(self, op: Operator) -> dict:
+        return domain.plain(self.ledger.issuer(op.issuer))
+
+    def change_settings(self, op: Operator, changes: Mapping[str, object]) -> dict:
+        """The settings an operator may change while the programme runs: the points' name,
+        the default e-money rebate rate (for payments made from now on) and the issuer's
+        closure days (the business calendar of the rebate's grant day)."""
+        if "closures" in changes:
+            changes = {**changes, "closures": tuple(sorted(set(changes["closures"])))}
+        issuer = replace(self.ledger.issuer(op.issuer), **changes)
+        self.ledger.change_issuer(issuer)
+        self._log("issuer settings changed", op, changed=sorted(changes))
+        return domain.plain(issuer)
 
     def register_merchant(self, op: Operator, merchant: Merchant) -> dict:
         merchant = replace(merchant, issuer=op.issuer)

@@ -189,6 +189,22 @@ def test_registry_and_jobs_through_the_cli(gateway, ledger, clock, capsys, tmp_p
     assert code == 0 and out.startswith("job expiry done") and fields(out)["points"] == "5000"
 
 
+def test_the_issuers_settings_through_the_cli(gateway, ledger, capsys):
+    code, out, _ = run(gateway, "settings", "show", capsys=capsys)
+    assert code == 0 and fields(out)["closures"] == "[]" and fields(out)["rebate_bps"] == "100"
+    code, out, _ = run(gateway, "settings", "set", "--add-closure", "2022-11-30", "--add-closure", "2022-11-29",
+                       "--rebate-bps", "150", capsys=capsys)
+    assert code == 0 and fields(out)["closures"] == '["2022-11-29", "2022-11-30"]'
+    code, out, _ = run(gateway, "settings", "set", "--remove-closure", "2022-11-29", capsys=capsys)
+    assert code == 0 and fields(out)["rebate_bps"] == "150"
+    issuer = ledger.issuer("niimi")
+    assert (issuer.closures, issuer.rebate_bps) == ((date(2022, 11, 30),), 150)
+    code, _, err = run(gateway, "settings", "set", capsys=capsys)
+    assert code == 2 and "nothing to change" in err
+    code, _, err = run(gateway, "settings", "set", "--add-closure", "30 Nov", capsys=capsys)
+    assert code == 1 and "invalid_request" in err and ledger.issuer("niimi").closures == (date(2022, 11, 30),)
+
+
 def test_the_cli_runs_as_a_module(gateway, creds):
     env = {**os.environ, "CHIIKI_ADMIN_API": gateway.url, "CHIIKI_ADMIN_ISSUER": "niimi"}
     done = subprocess.run([sys.executable, "-m", "tools.admin", "campaign", "list"], cwd=ROOT, env=env,
