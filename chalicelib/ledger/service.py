@@ -131,12 +131,17 @@ class Ledger:
             raise UnknownIssuer(issuer_id)
         return issuer
 
-    def change_issuer(self, issuer: Issuer) -> None:
-        """New settings for an existing issuer: this container reads them at once, the
-        others within ISSUER_CACHE_SECONDS."""
-        self.issuer(issuer.issuer_id)
+    def change_issuer(self, issuer_id: str, **changes: object) -> Issuer:
+        """Change some of an issuer's settings. The others are read from the table, not the
+        cache, so a change made elsewhere minutes ago is kept. This container reads the
+        result at once, the others within ISSUER_CACHE_SECONDS."""
+        current = self.store.get_issuer(issuer_id)
+        if current is None:
+            raise UnknownIssuer(issuer_id)
+        issuer = replace(current, **changes)
         self.store.put_issuer(issuer)
-        self._issuers.forget(issuer.issuer_id)
+        self._issuers.forget(issuer_id)
+        return issuer
 
     def open_card(self, *, idm: str, card_number: str, issuer_id: str, birth_date: str | None = None) -> Card:
         if not domain.is_idm(idm):

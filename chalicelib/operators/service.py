@@ -140,9 +140,7 @@ class Operators:
             if self.ledger.store.idm_for_number(card_number) != idm:
                 raise ReplacementMismatch() from exc
 
-    # -- registry --------------------------------------------------------------------
-
-    # -- the issuer's settings --------------------------------------------------------------
+    # -- the issuer's settings ---------------------------------------------------------
 
     def settings(self, op: Operator) -> dict:
         return domain.plain(self.ledger.issuer(op.issuer))
@@ -153,10 +151,11 @@ class Operators:
         closure days (the business calendar of the rebate's grant day)."""
         if "closures" in changes:
             changes = {**changes, "closures": tuple(sorted(set(changes["closures"])))}
-        issuer = replace(self.ledger.issuer(op.issuer), **changes)
-        self.ledger.change_issuer(issuer)
+        issuer = self.ledger.change_issuer(op.issuer, **changes)
         self._log("issuer settings changed", op, changed=sorted(changes))
         return domain.plain(issuer)
+
+    # -- registry --------------------------------------------------------------------
 
     def register_merchant(self, op: Operator, merchant: Merchant) -> dict:
         merchant = replace(merchant, issuer=op.issuer)

@@ -429,15 +429,20 @@ def test_a_job_runs_by_hand_for_one_issuer(admin, ledger, clock):
 
 
 def test_settings_are_shown_and_changed_and_the_rebate_day_follows_a_closure(admin, ledger):
+    from dataclasses import replace
+
     from chalicelib.ledger.business_days import BusinessCalendar, rebate_grant_date
 
     status, settings = admin.get("/settings")
     assert status == 200 and settings["closures"] == [] and settings["rebate_bps"] == 100
     assert rebate_grant_date(BusinessCalendar(ledger.issuer("niimi").closures), 2022, 10) == date(2022, 11, 30)
 
+    # a change made elsewhere since this container cached the settings is kept
+    ledger.store.put_issuer(replace(ledger.store.get_issuer("niimi"), point_name="新見市ポイント"))
     status, changed = admin.post("/settings", {"closures": ["2022-11-30", "2022-11-29", "2022-11-30"]})
     assert status == 200 and changed["closures"] == ["2022-11-29", "2022-11-30"]
-    assert {**changed, "closures": []} == settings
+    assert {**changed, "closures": [], "point_name": settings["point_name"]} == settings
+    assert changed["point_name"] == "新見市ポイント"
     # the job's calendar, read through the same ledger at once (not after the cache's minutes)
     assert rebate_grant_date(BusinessCalendar(ledger.issuer("niimi").closures), 2022, 10) == date(2022, 11, 28)
     assert admin.post("/settings", {"rebate_bps": 150, "point_name": "にいみポイント"})[1]["closures"] == [
