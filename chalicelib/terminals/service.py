@@ -41,9 +41,10 @@ from .errors import (
     ModeNotAllowed,
     NonceReused,
     RecordConflict,
+    SignatureRejected,
     UnknownRecord,
 )
-from .signatures import MAX_SKEW, verify
+from .signatures import MAX_SKEW, claimed_key_id, verify
 from .store import TerminalStore, TxnChanged, TxnExists, txn_fingerprint
 
 # How far a reported payment or charge time may lie from the server's clock. Records
@@ -155,9 +156,13 @@ class TerminalService:
     def authenticate(
         self, *, method: str, path: str, headers: Mapping[str, str], body: bytes, operation: Operation
     ) -> Caller:
-        signed = verify(
-            method=method, path=path, headers=headers, body=body, find_terminal=self._terminal, now=self.clock()
-        )
+        try:
+            signed = verify(
+                method=method, path=path, headers=headers, body=body, find_terminal=self._terminal, now=self.clock()
+            )
+        except SignatureRejected as exc:
+            exc.key_id = claimed_key_id(headers)  # for the operators' log
+            raise
         if not signed.terminal.allows(operation):
             raise ModeNotAllowed(signed.terminal.mode.value, operation.value)
         nonce = Claim(

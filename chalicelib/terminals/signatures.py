@@ -71,33 +71,6 @@ def verify(
     find_terminal: Callable[[str], Terminal | None],
     now: dt.datetime,
 ) -> Signed:
-    try:
-        return _verify(method, path, headers, body, find_terminal, now)
-    except SignatureRejected as exc:
-        exc.key_id = claimed_key_id(headers)
-        raise
-
-
-def claimed_key_id(headers: Mapping[str, str]) -> str | None:
-    """The keyid a request's Signature-Input names, unverified and cut to 64 characters:
-    which terminal a refusal concerns, as far as the request says."""
-    value = next((v for k, v in headers.items() if k.lower() == "signature-input"), None)
-    try:
-        ((_, params),) = http_sf.parse(value.encode(), tltype="dictionary").values()
-    except (AttributeError, ValueError):  # absent, malformed, or not one signature
-        return None
-    key_id = params.get("keyid")
-    return key_id[:64] if isinstance(key_id, str) else None
-
-
-def _verify(
-    method: str,
-    path: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    find_terminal: Callable[[str], Terminal | None],
-    now: dt.datetime,
-) -> Signed:
     lowered = {k.lower(): v for k, v in headers.items()}
     if "content-digest" not in lowered:
         raise SignatureRejected("the request has no Content-Digest", code="digest_mismatch")
@@ -125,3 +98,15 @@ def _verify(
         raise SignatureRejected("the signature has no nonce", code="missing_nonce")
     assert keys.terminal is not None
     return Signed(keys.terminal, str(result.nonce), created)
+
+
+def claimed_key_id(headers: Mapping[str, str]) -> str | None:
+    """The keyid a request's Signature-Input names, unverified and cut to 64 characters:
+    which terminal a refusal concerns, as far as the request says."""
+    value = next((v for k, v in headers.items() if k.lower() == "signature-input"), None)
+    try:
+        ((_, params),) = http_sf.parse(value.encode(), tltype="dictionary").values()
+    except (AttributeError, ValueError):  # absent, malformed, or not one signature
+        return None
+    key_id = params.get("keyid")
+    return key_id[:64] if isinstance(key_id, str) else None
