@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from localdev import web  # noqa: E402
 
 LIGHTHOUSE = "lighthouse@12.8.2"
+LIGHTHOUSE_ATTEMPTS = 3
 CHROME = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
 CHROME_FLAGS = ("--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update "
                 "--disable-sync --no-first-run")
@@ -109,11 +110,16 @@ def lighthouse(url: str, cookie: str, out_dir: Path, n: int) -> dict:
            "--quiet", f"--chrome-flags={CHROME_FLAGS}", f"--extra-headers={headers}",
            "--only-categories=performance,accessibility,best-practices"]
     env = {**os.environ, "CHROME_PATH": CHROME}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    if proc.returncode != 0 or not report.exists():
+    # Lighthouse now and then fails to record the page load's trace on a busy machine
+    # (NO_NAVSTART and the like): that run says nothing about the page, so it is run again.
+    for attempt in range(1, LIGHTHOUSE_ATTEMPTS + 1):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        if proc.returncode == 0 and report.exists():
+            return json.loads(report.read_text(encoding="utf-8"))
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"lighthouse exited with code {proc.returncode}")
-    return json.loads(report.read_text(encoding="utf-8"))
+        if attempt < LIGHTHOUSE_ATTEMPTS:
+            print(f"lighthouse exited with code {proc.returncode}; running it again", file=sys.stderr, flush=True)
+    raise SystemExit(f"lighthouse exited with code {proc.returncode} {LIGHTHOUSE_ATTEMPTS} times")
 
 
 def figures(report: dict) -> dict:
