@@ -12,7 +12,9 @@ Per card, the month's accrual is settled once. The grant, the accrual marked set
 transaction, so a payment or cancel recorded meanwhile, or a second run, makes it
 re-read, and nothing is granted twice. A payment or cancel recorded after its month is
 settled moves the account instead: the difference is carried into the next rebate,
-never below zero and never taken from points held (`rebate_to_grant`).
+never below zero and never taken from points held (`rebate_to_grant`). A late payment
+also lists its card in the month it arrives (an accrual of nothing), so that next
+rebate comes even for a card that pays nothing more.
 """
 
 from __future__ import annotations

@@ -296,7 +296,8 @@ class TerminalService:
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
         try:
-            self.store.record_txn(txn, print_, [caller.nonce])
+            arrival_month = issuer.local_date(now).strftime("%Y-%m")
+            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month)
         except TxnExists as exc:
             if exc.fingerprint != print_:
                 raise RecordConflict("another transaction with this card sequence number is recorded") from exc

@@ -243,9 +243,12 @@ class TerminalStore:
             return None
         return _txn_from_item(item), item.fingerprint
 
-    def record_txn(self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim]) -> None:
+    def record_txn(self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim], *, arrival_month: str) -> None:
         """Put the transaction once, and add it to its month's job input, in one
-        transaction. Raises TxnExists (with the recorded one) or ClaimExists."""
+        transaction. `arrival_month` is the issuer's month as it arrives: a payment whose
+        own month is already settled lists its card there, so the rebate job visits the
+        card and grants what the late payment earned even if the card pays nothing more.
+        Raises TxnExists (with the recorded one) or ClaimExists."""
         item = TxnItem(
             *keys.txn(txn.idm, txn.card_seq),
             kind=txn.kind.value,
@@ -262,7 +265,8 @@ class TerminalStore:
         )
         try:
             self._with_month(
-                lambda tx: tx.put(item, "txn", TableItem.pk.does_not_exist()), txn, 1, claims, txn.request_id
+                lambda tx: tx.put(item, "txn", TableItem.pk.does_not_exist()), txn, 1, claims, txn.request_id,
+                arrival_month,
             )
         except Refused as exc:
             found = self.get_txn(txn.idm, txn.card_seq)
@@ -292,7 +296,8 @@ class TerminalStore:
             raise TxnChanged() from exc
 
     def _with_month(
-        self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str
+        self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
+        arrival_month: str | None = None,
     ) -> None:
         """Write `first` (named "txn"), the month's job input and the claims in one
         transaction. A settled month is read and written under its current sums, with
@@ -302,7 +307,7 @@ class TerminalStore:
         for _ in range(MONTH_ATTEMPTS):
             tx = Transaction(self.connection)
             first(tx)
-            self._add_to_month(tx, txn, sign, settled)
+            self._add_to_month(tx, txn, sign, settled, arrival_month)
             for claim in claims:
                 tx.claim(claim, by)
             try:
@@ -316,7 +321,9 @@ class TerminalStore:
         raise Contended()
 
     @staticmethod
-    def _add_to_month(tx: Transaction, txn: CardTxn, sign: int, settled: AccrualItem | None) -> None:
+    def _add_to_month(
+        tx: Transaction, txn: CardTxn, sign: int, settled: AccrualItem | None, arrival_month: str | None
+    ) -> None:
         if txn.kind is not TxnKind.EMONEY_PAYMENT:
             month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer, month=txn.month)
             tx.put(month, "month")
@@ -350,6 +357,15 @@ class TerminalStore:
             ],
             "account",
         )
+        if earned > 0 and arrival_month is not None and arrival_month != txn.month:
+            # Unconditional and adding nothing: it only lists the card in a month still open.
+            tx.update(
+                AccrualItem(*keys.accrual(txn.issuer, arrival_month, txn.idm)),
+                [AccrualItem.type.set(AccrualItem), AccrualItem.issuer.set(txn.issuer),
+                 AccrualItem.month.set(arrival_month), AccrualItem.yen.add(0), AccrualItem.weighted.add(0),
+                 AccrualItem.payments.add(0)],
+                "arrival month",
+            )
 
     @staticmethod
     def _settled_accrual(txn: CardTxn) -> AccrualItem | None:

@@ -157,6 +157,17 @@ def test_a_payment_recorded_after_its_month_is_settled_is_added_to_the_next_reba
     assert [points for _, points, _ in world.rebates(card)] == [100, 20 + 10]
 
 
+def test_a_late_payments_rebate_is_granted_even_if_the_card_pays_nothing_more(world):
+    card = world.card(1)
+    world.pay(card, 10_000, jst(2022, 10, 10))
+    world.rebate(date(2022, 11, 30))
+    world.pay(card, 1_000, jst(2022, 10, 31, 20), recorded_at=jst(2022, 11, 30, 15))  # queued offline
+    world.rebate(date(2022, 12, 28))  # November: no payment of its own
+    assert [points for _, points, _ in world.rebates(card)] == [100, 10]
+    world.rebate(date(2023, 1, 31))
+    assert [points for _, points, _ in world.rebates(card)] == [100, 10]  # granted once
+
+
 def test_a_missed_run_is_caught_up_month_by_month_on_the_next_run(world):
     card = world.card(1)
     world.pay(card, 10_000, jst(2022, 10, 10))
