@@ -24,6 +24,9 @@ class Settings:
     reports_bucket: str = "chiiki-points-reports"  # reports and import results are written here
     s3_endpoint: str | None = None
     stage: str = "local"  # the deployed stage (dev, prod): a dimension of the business metrics
+    # CloudFront sends it to the API with every request (X-Chiiki-Origin): only then is its
+    # CloudFront-Viewer-Address the resident's address. None: no CloudFront in front.
+    origin_key: bytes | None = None
 
 
 class MissingSecret(RuntimeError):
@@ -48,4 +51,5 @@ def get_settings() -> Settings:
         reports_bucket=env.get("CHIIKI_REPORTS_BUCKET", "chiiki-points-reports"),
         s3_endpoint=env.get("CHIIKI_S3_ENDPOINT") or None,
         stage=env.get("CHIIKI_STAGE") or "local",
+        origin_key=env.get("CHIIKI_ORIGIN_KEY", "").encode() or None,
     )

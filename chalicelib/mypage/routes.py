@@ -3,6 +3,7 @@ for a change, its CSRF token), validate the body, call one service function."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 
 from chalice import Blueprint, Response
@@ -50,9 +51,14 @@ def _logged_in(result, status: int = 200) -> Response:
 
 
 def _source_ip() -> str:
+    """The resident's address, which the login limits count by. Behind CloudFront the
+    caller API Gateway sees is a CloudFront edge, and the resident's address comes in
+    CloudFront-Viewer-Address; that header is believed only from CloudFront (it carries
+    the origin key), since anyone calling API Gateway directly could write any address."""
     request = bp.current_request
-    viewer = request.headers.get("cloudfront-viewer-address")  # behind CloudFront: the resident's address
-    if viewer:
+    viewer = request.headers.get("cloudfront-viewer-address")
+    key = services.settings().origin_key
+    if viewer and key and hmac.compare_digest(request.headers.get("x-chiiki-origin", "").encode(), key):
         return viewer.rsplit(":", 1)[0]
     return request.context.get("identity", {}).get("sourceIp") or "unknown"
 

@@ -18,6 +18,18 @@ EMAIL = "hanako@example.jp"
 CARD = {"idm": "0123456789abcdef", "number": "JW123456789012345", "birth": "1948-03-15"}
 FAMILY = {"idm": "0123456789abcd00", "number": "JW123456789012300", "birth": "1975-07-07"}
 JSON = {"Content-Type": "application/json"}
+ORIGIN_KEY = "what-cloudfront-sends"
+
+
+@pytest.fixture(autouse=True)
+def behind_cloudfront(monkeypatch):
+    """The API as deployed: CloudFront in front, sending the origin key."""
+    from dataclasses import replace
+
+    from chalicelib import services
+
+    settings = replace(services.settings(), origin_key=ORIGIN_KEY.encode())
+    monkeypatch.setattr(services, "settings", lambda: settings)
 
 
 @pytest.fixture
@@ -37,11 +49,12 @@ def cards(api, ledger):
 class Browser:
     """A resident's browser: keeps the session cookie and the CSRF token."""
 
-    def __init__(self, api, ip: str = "203.0.113.7") -> None:
+    def __init__(self, api, ip: str = "203.0.113.7", origin_key: str = ORIGIN_KEY) -> None:
         self.api = api
         self.cookie: str | None = None
         self.csrf: str | None = None
         self.ip = ip
+        self.origin_key = origin_key  # what CloudFront adds; "" for a call around it
 
     def call(self, method: str, path: str, body: dict | None = None, *, csrf: bool = True):
         headers = dict(JSON)
@@ -50,6 +63,8 @@ class Browser:
         if csrf and self.csrf:
             headers["X-CSRF-Token"] = self.csrf
         headers["CloudFront-Viewer-Address"] = f"{self.ip}:443"
+        if self.origin_key:
+            headers["X-Chiiki-Origin"] = self.origin_key
         response = self.api.http.request(
             method, P + path, headers=headers, body=json.dumps(body) if body is not None else b""
         )
@@ -220,6 +235,17 @@ def test_login_is_throttled_per_source_ip(api, cards, outbox, monkeypatch):
     assert (
         Browser(api, ip="192.0.2.1").call("POST", "/login", {"email": EMAIL, "password": "correct horse 1"})[0] == 200
     )
+
+
+def test_an_address_written_by_a_caller_going_around_cloudfront_is_not_believed(api, cards, outbox, monkeypatch):
+    sign_up(api, outbox)
+    monkeypatch.setattr(domain, "LOGIN_FAILURES_PER_IP", 3)
+    for i, key in enumerate(("", "a-guess", "", "")):  # a new address each time, never the origin key
+        b = Browser(api, ip=f"198.51.100.{i + 1}", origin_key=key)
+        status = b.call("POST", "/login", {"email": f"guess{i}@example.jp", "password": "x" * 8})[0]
+        assert status == (401 if i < 3 else 429)  # counted against the one address API Gateway saw
+    resident = Browser(api, ip="192.0.2.1")  # through CloudFront: its own address
+    assert resident.call("POST", "/login", {"email": EMAIL, "password": "correct horse 1"})[0] == 200
 
 
 def test_sessions_end_after_30_idle_minutes_or_12_hours(api, cards, outbox, clock):

@@ -119,6 +119,14 @@ def test_cloudfront_serves_the_pwa_privately_and_routes_api_to_api_gateway(resou
     assert api["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST  # cookie, CSRF and signature headers
     assert api["ViewerProtocolPolicy"] == "https-only"
     assert {"POST", "DELETE", "PUT", "PATCH"} <= set(api["AllowedMethods"])
+    # CloudFront proves itself to the API with the stage secret's origin_key, so a caller
+    # going around it cannot choose the address the login limits count (mypage/routes.py).
+    (header,) = origin["OriginCustomHeaders"]
+    secret = "{{resolve:secretsmanager:chiiki-points/${Stage}:SecretString:origin_key}}"
+    assert header == {"HeaderName": "X-Chiiki-Origin", "HeaderValue": {"Fn::Sub": secret}}
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        own = function["Properties"]["Environment"]["Variables"]
+        assert own["CHIIKI_ORIGIN_KEY"] == secret.replace("${Stage}", STAGE), name
 
     default = config["DefaultCacheBehavior"]
     site = origins[default["TargetOriginId"]]
