@@ -295,8 +295,8 @@ class TerminalService:
         )
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
+        arrival_month = issuer.local_date(now).strftime("%Y-%m")
         try:
-            arrival_month = issuer.local_date(now).strftime("%Y-%m")
             self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month)
         except TxnExists as exc:
             if exc.fingerprint != print_:
