@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.mail import Sender, deliver
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.json"
-POLL_S = 0.2  # `make run`: how often the background thread looks
+POLL_S = 1.0  # `make run`: how often the background thread looks (a read of the outbox drains at once)
 
 log = logging.getLogger(__name__)
 
