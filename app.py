@@ -1,4 +1,4 @@
-"""The Chalice app: blueprints, middleware, schedules, S3 handlers. Nothing else."""
+"""The Chalice app: blueprints, middleware, schedules, S3 and SQS handlers. Nothing else."""
 
 from chalice import Chalice, Cron
 
@@ -8,6 +8,7 @@ from chalicelib.ledger.routes import bp as ledger_routes
 from chalicelib.mypage.routes import bp as mypage_routes
 from chalicelib.operators.routes import bp as operator_routes
 from chalicelib.reports.routes import bp as report_routes
+from chalicelib.settings import Settings
 from chalicelib.terminals.routes import bp as terminal_routes
 
 observability.quiet_libraries()
@@ -67,3 +68,15 @@ def import_csv(event, context):
     from chalicelib import imports
 
     imports.handle_s3_event(event, context)
+
+
+# MyPage's requests only queue their mail (chalicelib/mail.py); this sends it with SES.
+# Packaged, infra/template.json points it at the stage's queue and turns on partial batch
+# responses: a message not sent is offered again, then rests in the dead-letter queue.
+@app.on_sqs_message(queue=Settings.mail_queue, batch_size=Settings.mail_batch_size, name="send-mail",
+                    maximum_concurrency=Settings.mail_concurrency)
+def send_mail(event):
+    from chalicelib import services
+
+    failed = services.send_queued_mail(event.to_dict()["Records"])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .ledger.service import Ledger
+    from .mail import Mailer
     from .mypage.service import MyPage
     from .operators.service import Operators
     from .settings import Settings
@@ -48,17 +49,34 @@ def terminals() -> TerminalService:
 
 @lru_cache(maxsize=1)
 def mypage() -> MyPage:
-    from .mail import Mailer
+    from .mail import QueuedMailer
     from .mypage.service import MyPage
     from .mypage.store import MyPageStore
     from .terminals.store import TerminalStore
 
     s = settings()
-    mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
+    # Off the request path: the request only queues its mail (the send-mail function sends it).
+    mailer = QueuedMailer(s.mail_queue_url, s.mail_queue, region=s.region, endpoint=s.sqs_endpoint)
     directory = TerminalStore(table())
     return MyPage(
         ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
     )
+
+
+@lru_cache(maxsize=1)
+def mailer() -> Mailer:
+    """SES itself: the send-mail function and the reminders job (not a request path)."""
+    from .mail import Mailer
+
+    s = settings()
+    return Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
+
+
+def send_queued_mail(records: list[dict]) -> list[str]:
+    """The send-mail function's work: the ids of the messages not sent."""
+    from .mail import deliver
+
+    return deliver(records, mailer())
 
 
 @lru_cache(maxsize=1)

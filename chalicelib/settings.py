@@ -27,6 +27,15 @@ class Settings:
     # CloudFront sends it to the API with every request (X-Chiiki-Origin): only then is its
     # CloudFront-Viewer-Address the resident's address. None: no CloudFront in front.
     origin_key: bytes | None = None
+    # MyPage's mail goes through this queue; the send-mail function (app.py) sends it with
+    # SES. Deployed, infra/ names the queue per stage and sets its URL; the name is what
+    # `make run` creates and what app.py's decorator names (the packaged template points
+    # the function at infra/'s queue instead).
+    mail_queue: str = "chiiki-points-mail"
+    mail_queue_url: str | None = None
+    mail_batch_size: int = 10  # messages per send-mail invocation
+    mail_concurrency: int = 2  # send-mail functions at once (the fewest SQS allows): SES's sending rate
+    sqs_endpoint: str | None = None
 
 
 class MissingSecret(RuntimeError):
@@ -52,4 +61,7 @@ def get_settings() -> Settings:
         s3_endpoint=env.get("CHIIKI_S3_ENDPOINT") or None,
         stage=env.get("CHIIKI_STAGE") or "local",
         origin_key=env.get("CHIIKI_ORIGIN_KEY", "").encode() or None,
+        mail_queue=env.get("CHIIKI_MAIL_QUEUE") or Settings.mail_queue,
+        mail_queue_url=env.get("CHIIKI_MAIL_QUEUE_URL") or None,
+        sqs_endpoint=env.get("CHIIKI_SQS_ENDPOINT") or None,
     )

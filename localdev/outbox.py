@@ -1,4 +1,6 @@
 """The local mail outbox: what moto's SES (in this process) has accepted, newest first.
+MyPage's mail waits in the mail queue first: each read drains it (`before_read`), so a
+code is there as soon as the request that queued it has answered.
 
     GET /                 an HTML page a person reads (the 4-digit codes are there)
     GET /messages.json    the same as JSON, for tests
@@ -9,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REGION = "ap-northeast-1"
@@ -26,7 +29,10 @@ def messages() -> list[dict]:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    before_read: Callable[[], object] = staticmethod(lambda: None)
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.before_read()
         if self.path == "/messages.json":
             self._send(json.dumps(messages(), ensure_ascii=False), "application/json")
         elif self.path == "/":
@@ -57,7 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the page lists e-mail addresses: keep them out of the console log
 
 
-def serve(host: str, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), _Handler)
+def serve(host: str, port: int, before_read: Callable[[], object] | None = None) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Handler,), {"before_read": staticmethod(before_read or (lambda: None))})
+    server = ThreadingHTTPServer((host, port), handler)
     threading.Thread(target=server.serve_forever, name="outbox", daemon=True).start()
     return server

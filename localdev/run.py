@@ -1,8 +1,8 @@
 """`make run`: the API on `chalice local`, DynamoDB on an in-process moto server, demo data.
 
     CHIIKI_API_PORT   (default 8000)  the resident PWA and the API, one origin
-    CHIIKI_MAIL_PORT  (default 8025)  the local outbox: mail sent through (moto's) SES
-    CHIIKI_MOTO_PORT  (default 5005)  moto's server, DynamoDB endpoint
+    CHIIKI_MAIL_PORT  (default 8025)  the local outbox: mail sent through (moto's) SES, the mail queue drained first
+    CHIIKI_MOTO_PORT  (default 5005)  moto's server: DynamoDB, SES, SQS and S3 endpoint
     CHIIKI_STATE_DIR  (default .local) demo terminal keys and agent configs
 
 Everything binds 127.0.0.1 and uses fake AWS credentials: nothing reaches AWS. Demo

@@ -66,9 +66,11 @@ def stage_env() -> dict[str, str]:
 
 def app_env(moto_url: str) -> dict[str, str]:
     """What the app's own code needs to use the local stack: moto's server for DynamoDB,
-    SES and S3, and the stage's table and sender (`chalice local` gets the same)."""
+    SES, S3 and SQS (the mail queue, found by its name), and the stage's table and sender
+    (`chalice local` gets the same)."""
     stage = stage_env()
     return {"CHIIKI_DYNAMODB_ENDPOINT": moto_url, "CHIIKI_SES_ENDPOINT": moto_url, "CHIIKI_S3_ENDPOINT": moto_url,
+            "CHIIKI_SQS_ENDPOINT": moto_url,
             "CHIIKI_TABLE": stage["CHIIKI_TABLE"], "CHIIKI_MAIL_FROM": stage["CHIIKI_MAIL_FROM"]}
 
 
@@ -148,6 +150,7 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.moto_port, verbose=False)
         self._chalice: subprocess.Popen | None = None
         self._servers: list = []
+        self._mail_queue = None
         self._moto.start()
         try:
             self._load()
@@ -179,6 +182,21 @@ class LocalStack:
             EmailAddress=stage_env()["CHIIKI_MAIL_FROM"]
         )
         create_buckets(self.moto_url)
+        self._start_mail_queue()
+
+    def _start_mail_queue(self) -> None:
+        """The mail queue as deployed, drained by the send-mail function's code in a thread
+        of ours (`chalice local` runs no SQS handlers), and again whenever the outbox is read."""
+        import boto3
+
+        from chalicelib.mail import Mailer
+        from chalicelib.settings import Settings
+        from localdev.mail_queue import QueueDrain, create_queues
+
+        sqs = boto3.client("sqs", region_name=REGION, endpoint_url=self.moto_url)
+        queue_url, _ = create_queues(sqs, Settings.mail_queue)
+        mailer = Mailer(sender=stage_env()["CHIIKI_MAIL_FROM"], region=REGION, endpoint=self.moto_url)
+        self._mail_queue = QueueDrain(sqs, queue_url, mailer, Settings.mail_batch_size).start()
 
     def _start_api(self) -> None:
         from localdev import outbox, web
@@ -197,7 +215,7 @@ class LocalStack:
             start_new_session=True,
         )
         self._servers.append(web.serve(HOST, self.api_port, ROOT / "pwa", f"http://{HOST}:{chalice_port}"))
-        self._servers.append(outbox.serve(HOST, self.mail_port))
+        self._servers.append(outbox.serve(HOST, self.mail_port, before_read=self._mail_queue.drain))
         wait_healthy(f"{self.api_url}/api/health", self._chalice)
 
     def wait(self) -> int:
@@ -213,4 +231,6 @@ class LocalStack:
             server.server_close()
         if self._chalice is not None:
             stop(self._chalice)
+        if self._mail_queue is not None:
+            self._mail_queue.stop()
         self._moto.stop()

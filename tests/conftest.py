@@ -95,13 +95,26 @@ SENDER = "noreply@points.example.jp"
 
 
 class Outbox:
-    """The mail moto's SES has accepted, newest last."""
+    """The mail moto's SES has accepted, newest last. MyPage's requests only queue their
+    mail (moto's SQS): reading the outbox first drains the queue through the send-mail
+    function's code, as Lambda's event source would (localdev/mail_queue.py)."""
 
-    def messages(self) -> list:
+    def __init__(self, drain=None, dead_letter_url: str | None = None) -> None:
+        self.drain = drain
+        self.queue_url = drain.queue_url if drain is not None else None
+        self.dead_letter_url = dead_letter_url
+
+    def sent(self) -> list:
+        """What SES has accepted so far, without draining the queue."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         return list(ses_backends[DEFAULT_ACCOUNT_ID]["ap-northeast-1"].sent_messages)
+
+    def messages(self) -> list:
+        if self.drain is not None:
+            self.drain.drain()
+        return self.sent()
 
     def last_to(self, address: str):
         found = [m for m in self.messages() if address in m.destinations["ToAddresses"]]
@@ -119,26 +132,33 @@ class Outbox:
 def outbox(aws) -> Outbox:
     import boto3
 
-    boto3.client("ses", region_name="ap-northeast-1").verify_email_identity(EmailAddress=SENDER)
-    return Outbox()
+    from chalicelib.mail import Mailer
+    from chalicelib.settings import Settings
+    from localdev.mail_queue import QueueDrain, create_queues
+
+    ses = boto3.client("ses", region_name="ap-northeast-1")
+    ses.verify_email_identity(EmailAddress=SENDER)
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    queue_url, dead_letter_url = create_queues(sqs, Settings.mail_queue)
+    return Outbox(QueueDrain(sqs, queue_url, Mailer(sender=SENDER, client=ses)), dead_letter_url)
 
 
 @pytest.fixture
 def mypage_service(terminal_service, outbox):
     import boto3
 
-    from chalicelib.mail import Mailer
+    from chalicelib.mail import QueuedMailer
     from chalicelib.mypage.service import MyPage
     from chalicelib.mypage.store import MyPageStore
 
     ledger = terminal_service.ledger
-    mailer = Mailer(sender=SENDER, client=boto3.client("ses", region_name="ap-northeast-1"))
+    mailer = QueuedMailer(outbox.queue_url, client=boto3.client("sqs", region_name="ap-northeast-1"))
     return MyPage(ledger, MyPageStore(ledger.store.table), mailer, b"test-secret",
                   merchants=lambda issuer: terminal_service.merchants(issuer))
 
 
 @pytest.fixture
-def api(terminal_service, mypage_service, monkeypatch):
+def api(terminal_service, mypage_service, outbox, monkeypatch):
     """The Chalice app in-process, its services bound to the moto table and the test clock."""
     from chalice.test import Client
 
@@ -148,6 +168,7 @@ def api(terminal_service, mypage_service, monkeypatch):
     monkeypatch.setattr(services, "ledger", lambda: terminal_service.ledger)
     monkeypatch.setattr(services, "terminals", lambda: terminal_service)
     monkeypatch.setattr(services, "mypage", lambda: mypage_service)
+    monkeypatch.setattr(services, "mailer", lambda: outbox.drain.mailer)  # the send-mail function's SES
     with Client(app) as client:
         yield client
 

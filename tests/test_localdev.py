@@ -65,6 +65,14 @@ def test_make_run_serves_the_api_and_stops_cleanly(tmp_path):
         try:
             wait_for(f"{api}/api/health", proc)
             assert get_json(f"{api}/api/issuers/niimi")["point_name"] == "にーみんポイント"
+            # The signup only queues its mail; the outbox shows it once the request has answered.
+            signup = urllib.request.Request(f"{api}/api/mypage/v1/signup/start", method="POST",
+                                            data=json.dumps({"email": "hanako@example.jp"}).encode(),
+                                            headers={"Content-Type": "application/json"})
+            with DIRECT.open(signup, timeout=10) as response:
+                assert response.status == 202
+            (mail,) = get_json(f"http://127.0.0.1:{mail_port}/messages.json")
+            assert mail["to"] == ["hanako@example.jp"] and "確認コード" in mail["body"]
         finally:
             proc.terminate()  # SIGTERM to its pid: it stops chalice and moto itself
             try:

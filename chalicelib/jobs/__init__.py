@@ -50,8 +50,9 @@ def daily_reminders() -> list[Any]:
     from .. import services
     from .reminders import run_reminders
 
-    ledger, mypage = services.ledger(), services.mypage()
-    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, mypage.store, mypage.mailer, issuer, on=on))
+    # Straight to SES, not through MyPage's queue: the job frees a reminder whose send fails.
+    ledger, mypage, mailer = services.ledger(), services.mypage(), services.mailer()
+    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, mypage.store, mailer, issuer, on=on))
 
 
 def daily_reports() -> list[Any]:

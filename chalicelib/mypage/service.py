@@ -164,7 +164,7 @@ class MyPage:
         """Send a code, or to a known address a note that it is registered: the answer is
         the same either way."""
         email = self._email(email_text)
-        if self.store.member_by_email(self._email_key(email)) is not None:
+        if self.store.address_registered(self._email_key(email)):
             self._send_code(SIGNUP, email, "にーみんポイント マイページ登録について", _already_registered)
         else:
             self._send_code(SIGNUP, email, "にーみんポイント マイページ 確認コード", _signup_code)
@@ -294,14 +294,15 @@ class MyPage:
         self.store.delete_sessions(member.member_id, keep=session.token_hash)
 
     def start_reset(self, email_text: str) -> None:
+        """Send a code, or to an unknown address a note that nothing is registered with it:
+        the same work either way (counted, a code stored, one mail queued), so neither the
+        answer nor its time tells. The unknown address's code is never sent, and no member
+        is found if it is guessed."""
         email = self._email(email_text)
-        if self.store.member_by_email(self._email_key(email)) is None:
-            # Count it all the same, so the limit (and the answer) cannot tell the difference.
-            if not self._record(f"codes-{RESET}", self._email_key(email), timedelta(hours=1),
-                                limit=domain.CODES_PER_HOUR):
-                raise TooManyAttempts()
-            return
-        self._send_code(RESET, email, "にーみんポイント パスワード再設定コード", _reset_code)
+        if self.store.address_registered(self._email_key(email)):
+            self._send_code(RESET, email, "にーみんポイント パスワード再設定コード", _reset_code)
+        else:
+            self._send_code(RESET, email, "にーみんポイント パスワード再設定について", _not_registered)
 
     def complete_reset(self, email_text: str, code: str, new_password: str) -> None:
         email = self._email(email_text)
@@ -407,6 +408,15 @@ def _already_registered(code: str) -> str:
     return (
         "このメールアドレスは、にーみんポイント マイページに登録済みです。\n"
         "ログイン画面からログインしてください。パスワードをお忘れの場合は「パスワードを忘れた方」から再設定できます。\n"
+        "お心当たりのない場合は、このメールを破棄してください。\n"
+    )
+
+
+def _not_registered(code: str) -> str:
+    return (
+        "にーみんポイント マイページのパスワード再設定を受け付けましたが、"
+        "このメールアドレスはマイページに登録されていません。\n"
+        "別のメールアドレスでご登録の場合は、そのアドレスで再設定してください。\n"
         "お心当たりのない場合は、このメールを破棄してください。\n"
     )
 

@@ -231,3 +231,38 @@ def test_the_policy_files_and_the_config_agree(stage):
     assert mail["Resource"].endswith(f":identity/{mail_domain}")
     infra = json.loads((ROOT / "infra" / "template.json").read_text())
     assert infra["Parameters"]["MailDomain"]["Default"] == mail_domain
+
+
+def test_mypage_mail_goes_through_a_queue_with_a_dead_letter_queue_and_its_alarm(template, resources):
+    from chalicelib.settings import Settings
+
+    queue, dead = resources["MailQueue"]["Properties"], resources["MailDeadLetterQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "chiiki-points-${Stage}-mail"}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]}
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert queue["SqsManagedSseEnabled"] and dead["SqsManagedSseEnabled"]  # addresses and codes, at rest
+    # A standard queue's message keeps its first enqueue time in the dead-letter queue.
+    assert dead["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+
+    function = resources["SendMail"]["Properties"]
+    (source,) = function["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::Sub": "${MailQueue.Arn}"}  # not Chalice's fixed name
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["BatchSize"] == Settings.mail_batch_size
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]  # AWS's advice for Lambda consumers
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CHIIKI_MAIL_QUEUE_URL"] == {"Ref": "MailQueue"}
+
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    flat = [m for alarm in alarms.values() for m in _alarm_metrics(alarm)]
+    dead_name = {"QueueName": {"Fn::GetAtt": ["MailDeadLetterQueue", "QueueName"]}}
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dead_name) in flat
+    queue_name = {"QueueName": {"Fn::GetAtt": ["MailQueue", "QueueName"]}}
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", queue_name) in flat
+
+    statements = _statements(resources)
+    queue_arn = f"arn:aws:sqs:*:*:chiiki-points-{STAGE}-mail"
+    for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        granted = [r for s in statements if action in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
+        assert granted and set(granted) == {queue_arn}, action

@@ -26,3 +26,14 @@ def test_the_secret_and_table_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CHIIKI_TABLE", "chiiki-points-prod")
     s = settings.get_settings()
     assert (s.secret_key, s.table_name, s.secure_cookies) == (b"s3cret", "chiiki-points-prod", True)
+
+
+def test_the_mail_queue_comes_from_the_environment_with_local_defaults(monkeypatch):
+    for name in ("CHIIKI_MAIL_QUEUE", "CHIIKI_MAIL_QUEUE_URL", "CHIIKI_SQS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    local = settings.get_settings()
+    assert (local.mail_queue, local.mail_queue_url, local.sqs_endpoint) == ("chiiki-points-mail", None, None)
+    settings.get_settings.cache_clear()
+    url = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/chiiki-points-prod-mail"
+    monkeypatch.setenv("CHIIKI_MAIL_QUEUE_URL", url)  # infra/template.json: Ref MailQueue
+    assert settings.get_settings().mail_queue_url == url
