@@ -360,3 +360,23 @@ def test_refusals_are_counted_for_the_alarm(api, cards, outbox, capsys, log_line
     assert metrics[("MyPageRefused", ())] == 1
     (line,) = [line for line in log_lines() if line["message"] == "mypage refused"]
     assert line["reason"] == "login_wait" and EMAIL not in json.dumps(line)
+
+
+# -- counters: requests at the same moment --------------------------------------------------------
+
+
+def test_a_limit_taken_by_requests_at_the_same_moment_lets_only_its_number_through(store):
+    """Birth-date guesses sent all at once: each takes the card's count before its guess is
+    judged, so no more than five are judged, however many arrive together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.mypage.store import MyPageStore
+
+    counters = MyPageStore(store.table)
+    until = datetime(2030, 1, 1, tzinfo=domain_zone())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(lambda _: counters.take("link-failures-card", "k#2022-10-24", 5, until), range(24)))
+    assert sorted(t for t in taken if t is not None) == [1, 2, 3, 4, 5]
+    assert counters.count("link-failures-card", "k#2022-10-24") == 5  # the refused ones wrote nothing
+    counters.give_back("link-failures-card", "k#2022-10-24")
+    assert counters.take("link-failures-card", "k#2022-10-24", 5, until) == 5
