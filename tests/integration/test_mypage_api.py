@@ -201,7 +201,7 @@ def test_signup_needs_the_matching_birth_date_and_a_good_password(api, cards, ou
         b.call(
             "POST",
             "/signup/complete",
-            {"signup_token": token, "card_number": CARD["number"], "birth_date": CARD["birth"], "password": "hidamari 8"},
+            {"signup_token": token, "card_number": CARD["number"], "birth_date": CARD["birth"], "password": "sorairo8"},
         )[0]
         == 201
     )
