@@ -67,8 +67,11 @@ STATUS_BY_CODE: dict[str, int] = {"unknown_issuer": 404}
 
 def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
     if isinstance(exc, MyPageError):
-        return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status,
-                        headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        retry_after = getattr(exc, "retry_after", None)  # a MyPage refusal saying when to try again
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
+        return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=headers)
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), STATUS_BY_CODE.get(exc.code, 400))
     body = {"code": exc.code, "message": str(exc)}
     if isinstance(exc, ledger_errors.InsufficientPoints):

@@ -43,6 +43,7 @@ POINTS_VOIDED = "PointsVoided"
 POINTS_CANCELLED = "PointsCancelled"  # point payments taken back (the points return to their lots)
 REBATES_GRANTED = "RebatesGranted"  # rebate grants (cards), beside the points in PointsGranted{source=rebate}
 SIGNATURE_REJECTED = "SignatureRejected"
+MYPAGE_REFUSED = "MyPageRefused"  # MyPage attempts refused by a limit (codes, card links, logins)
 
 # These libraries log whole requests at DEBUG (item attributes, e-mail messages); they
 # stay at WARNING whatever the root level, so turning debugging on leaks no personal data.

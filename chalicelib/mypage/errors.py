@@ -30,9 +30,16 @@ class CodeInvalid(MyPageError):
 
 
 class TooManyAttempts(MyPageError):
+    """Every refusal for too many attempts: the same code and status whether or not the
+    address is registered. `retry_after` (seconds) becomes the Retry-After header."""
+
     code = "too_many_attempts"
     status = 429
     message = "試行回数が上限に達しました。しばらくしてからもう一度お試しください。"
+
+    def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SignupExpired(MyPageError):
@@ -54,7 +61,11 @@ class CardMismatch(MyPageError):
 class LinkLocked(MyPageError):
     code = "link_locked"
     status = 429
-    message = "カード登録の失敗が続いたため、本日は登録できません。明日もう一度お試しください。"
+    message = "このカードの登録の失敗が続いたため、本日は登録できません。明日もう一度お試しください。"
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 class CardAlreadyLinked(MyPageError):
@@ -66,6 +77,17 @@ class CardAlreadyLinked(MyPageError):
 class WeakPassword(MyPageError):
     code = "weak_password"
     message = "パスワードは8文字以上128文字以内で入力してください。"
+
+
+class CommonPassword(WeakPassword):
+    code = "common_password"
+    message = ("このパスワードはよく使われているか、流出したパスワードの一覧にあるため使えません。"
+               "推測されにくい別のパスワードを入力してください。")
+
+
+class InvalidEmail(InvalidInput):
+    code = "invalid_email"
+    message = "メールアドレスの形式が正しくありません。"
 
 
 class LoginFailed(MyPageError):

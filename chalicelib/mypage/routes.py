@@ -51,7 +51,7 @@ def _logged_in(result, status: int = 200) -> Response:
 
 
 def _source_ip() -> str:
-    """The resident's address, which the login limits count by. Behind CloudFront the
+    """The resident's address, which the login and code limits count by. Behind CloudFront the
     caller API Gateway sees is a CloudFront edge, and the resident's address comes in
     CloudFront-Viewer-Address; that header is believed only from CloudFront (it carries
     the origin key), since anyone calling API Gateway directly could write any address."""
@@ -76,14 +76,14 @@ NO_CONTENT = Response(body="", status_code=204)
 
 @route("/signup/start", "POST")
 def signup_start():
-    services.mypage().start_signup(_body("EmailRequest")["email"])
+    services.mypage().start_signup(_body("EmailRequest")["email"], _source_ip())
     return Response(body={"status": "sent"}, status_code=202)
 
 
 @route("/signup/verify", "POST")
 def signup_verify():
     body = _body("CodeRequest")
-    return {"signup_token": services.mypage().verify_signup(body["email"], body["code"])}
+    return {"signup_token": services.mypage().verify_signup(body["email"], body["code"], _source_ip())}
 
 
 @route("/signup/complete", "POST")
@@ -166,14 +166,14 @@ def password():
 
 @route("/password-reset/start", "POST")
 def reset_start():
-    services.mypage().start_reset(_body("EmailRequest")["email"])
+    services.mypage().start_reset(_body("EmailRequest")["email"], _source_ip())
     return Response(body={"status": "sent"}, status_code=202)
 
 
 @route("/password-reset/complete", "POST")
 def reset_complete():
     body = _body("ResetCompleteRequest")
-    services.mypage().complete_reset(body["email"], body["code"], body["new_password"])
+    services.mypage().complete_reset(body["email"], body["code"], body["new_password"], _source_ip())
     return NO_CONTENT
 
 

@@ -7,8 +7,13 @@
     CODE#<purpose>#<hash>  CODE             a 4-digit code, keyed-hashed, with its tries (TTL)
     SIGNUP#<hash>          SIGNUP           a verified address finishing its signup (TTL)
     THROTTLE#<scope>#<key> THROTTLE         recent events for a rate limit (TTL)
+    COUNT#<scope>#<key>    COUNT            a counter for a limit over a fixed period (TTL)
+    LOGIN#<keyed hash>     LOGIN            an (address, source) pair's login failures (TTL)
     LINKED#<idm>           MEMBER#<id>      a member's link to the card, found from the card
     REMINDEES#<issuer>#<shard>  MEMBER#<id> a member who wants expiry reminders
+
+Counter and login keys are keyed hashes (of an address, a card number or a source
+address, never the value) followed by the period they count, e.g. `#2022-10-24`.
 
 A link is written as its pair (LINK# under the member, LINKED# under the card) in one
 transaction, so the dormancy job finds a card's members without a scan, and one member
@@ -79,6 +84,15 @@ class RemindeeItem(TableItem, discriminator="remindee"):
     pass
 
 
+class CounterItem(TableItem, discriminator="counter"):
+    count = NumberAttribute(default=0)
+
+
+class LoginItem(TableItem, discriminator="login"):
+    failures = NumberAttribute()
+    wait_until = UTCDateTimeAttribute()
+
+
 class ThrottleItem(TableItem, discriminator="throttle"):
     times = UnicodeAttribute()  # JSON list of ISO instants
     version = VersionAttribute()
@@ -129,6 +143,13 @@ class StoredCode:
     code_hash: str
     tries: int
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    failures: int
+    wait_until: datetime
+    expires_at: datetime  # past it, the failures no longer count (TTL removes the item later)
 
 
 class Conflict(Exception):
@@ -357,6 +378,11 @@ class MyPageStore:
             raise
         return True
 
+    def card_members(self, idm: str) -> list[str]:
+        """The ids of the members who have linked the card."""
+        return [pair.sk.removeprefix("MEMBER#")
+                for pair in CardLinkItem.query(f"LINKED#{idm}", consistent_read=True)]
+
     def unlink_card(self, idm: str) -> int:
         """Remove every member's link to the card; returns how many there were. Safe to
         repeat: a pair already gone is deleted again without effect."""
@@ -417,3 +443,61 @@ class MyPageStore:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise Conflict() from exc
             raise
+
+    # -- counters over fixed periods (one conditional update each) ------------------------
+
+    def count(self, scope: str, key: str) -> int:
+        try:
+            return int(CounterItem.get(f"COUNT#{scope}#{key}", "COUNT", consistent_read=True).count)
+        except CounterItem.DoesNotExist:
+            return 0
+
+    def take(self, scope: str, key: str, limit: int, expires_at: datetime) -> int | None:
+        """Add one to the counter while it is below `limit`, and return the new count; None
+        (and nothing written) when it has reached the limit. One conditional update, so
+        requests at the same time cannot all pass a limit they each read as not reached."""
+        item = CounterItem(f"COUNT#{scope}#{key}", "COUNT")
+        try:
+            item.update(actions=[CounterItem.count.add(1), CounterItem.expires_at.set(_epoch(expires_at))],
+                        condition=CounterItem.count.does_not_exist() | (CounterItem.count < limit))
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(item.count)
+
+    def give_back(self, scope: str, key: str) -> None:
+        """Undo a `take` (the attempt it counted turned out not to count)."""
+        try:
+            CounterItem(f"COUNT#{scope}#{key}", "COUNT").update(
+                actions=[CounterItem.count.add(-1)], condition=CounterItem.count > 0)
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+
+    # -- login failures per (address, source) ---------------------------------------------
+
+    def login_failures(self, key: str) -> LoginFailures | None:
+        try:
+            item = LoginItem.get(f"LOGIN#{key}", "LOGIN", consistent_read=True)
+        except LoginItem.DoesNotExist:
+            return None
+        return LoginFailures(int(item.failures), item.wait_until, item.expires_at)
+
+    def count_login_failure(
+        self, key: str, seen: int | None, failures: int, wait_until: datetime, expires_at: datetime
+    ) -> None:
+        """Write `failures` over the `seen` ones read (None: no item), before the password
+        is checked. Raises Conflict if another attempt counted meanwhile."""
+        item = LoginItem(f"LOGIN#{key}", "LOGIN", failures=failures, wait_until=wait_until,
+                         expires_at=_epoch(expires_at))
+        condition = TableItem.pk.does_not_exist() if seen is None else (LoginItem.failures == seen)
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise Conflict() from exc
+            raise
+
+    def clear_login_failures(self, key: str) -> None:
+        LoginItem(f"LOGIN#{key}", "LOGIN").delete()

@@ -97,6 +97,8 @@ def test_every_alarm_is_there_and_notifies_the_operators(resources):
     assert scheduled | {"ImportCsv"} <= watched
     # Signature rejections: the custom metric the middleware flushes.
     assert ("ChiikiPoints", "SignatureRejected", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
+    # MyPage refusals (codes, card links, logins over their limits): the metric the service counts.
+    assert ("ChiikiPoints", "MyPageRefused", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
 
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
