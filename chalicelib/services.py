@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .ledger.service import Ledger
+    from .mail import Mailer
     from .mypage.service import MyPage
+    from .mypage.store import MyPageStore
     from .operators.service import Operators
     from .settings import Settings
+    from .stage_secret import StageSecret
     from .table import Table
     from .terminals.service import TerminalService
 
@@ -47,7 +50,42 @@ def terminals() -> TerminalService:
 
 
 @lru_cache(maxsize=1)
+def stage_secret() -> StageSecret | None:
+    """The stage secret in Secrets Manager, when the settings name one (built without any
+    AWS call; read on first use)."""
+    from .stage_secret import StageSecret
+
+    s = settings()
+    if s.secret_id is None:
+        return None
+    return StageSecret(s.secret_id, max_age_s=s.secret_max_age_s, region=s.region, endpoint=s.secrets_endpoint)
+
+
+def session_key() -> bytes:
+    """The key of the hashes of e-mail addresses, codes and sessions: the plain local
+    value, or the stage secret's `secret_key` (cached; read again after its max age)."""
+    s = settings()
+    if s.secret_key is not None:
+        return s.secret_key
+    return stage_secret().required("secret_key")
+
+
+def origin_key() -> bytes | None:
+    """What CloudFront sends the API (X-Chiiki-Origin): the plain local value, or the stage
+    secret's `origin_key`; None when neither has one (no CloudFront in front)."""
+    s = settings()
+    if s.origin_key is not None or s.secret_id is None:
+        return s.origin_key
+    return stage_secret().value("origin_key")
+
+
 def mypage() -> MyPage:
+    """Built once per session key: a rotated secret builds it anew with the new key."""
+    return _mypage(session_key())
+
+
+@lru_cache(maxsize=1)
+def _mypage(secret: bytes) -> MyPage:
     from .mail import Mailer
     from .mypage.service import MyPage
     from .mypage.store import MyPageStore
@@ -57,8 +95,26 @@ def mypage() -> MyPage:
     mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
     directory = TerminalStore(table())
     return MyPage(
-        ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
+        ledger(), MyPageStore(table()), mailer, secret, merchants=lambda issuer: list(directory.merchants(issuer))
     )
+
+
+@lru_cache(maxsize=1)
+def member_store() -> MyPageStore:
+    """Members and their links, for the jobs: without MyPage, so without the session key
+    (a job's role may not read the stage secret)."""
+    from .mypage.store import MyPageStore
+
+    return MyPageStore(table())
+
+
+@lru_cache(maxsize=1)
+def mailer() -> Mailer:
+    """SES, for the jobs that mail residents (reminders)."""
+    from .mail import Mailer
+
+    s = settings()
+    return Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
 
 
 @lru_cache(maxsize=1)

@@ -65,6 +65,13 @@ def test_make_run_serves_the_api_and_stops_cleanly(tmp_path):
         try:
             wait_for(f"{api}/api/health", proc)
             assert get_json(f"{api}/api/issuers/niimi")["point_name"] == "にーみんポイント"
+            # MyPage keys its hashes with the stage secret, read from moto's Secrets Manager
+            # at run time as a deployed API reads it.
+            signup = urllib.request.Request(f"{api}/api/mypage/v1/signup/start", method="POST",
+                                            data=json.dumps({"email": "someone@example.jp"}).encode(),
+                                            headers={"Content-Type": "application/json"})
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(signup, timeout=10) as answer:
+                assert answer.status == 202
         finally:
             proc.terminate()  # SIGTERM to its pid: it stops chalice and moto itself
             try:

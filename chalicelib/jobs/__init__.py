@@ -42,7 +42,7 @@ def daily_dormancy() -> list[Any]:
     from .. import services
     from .dormancy import run_dormancy
 
-    ledger, members = services.ledger(), services.mypage().store
+    ledger, members = services.ledger(), services.member_store()  # no session key: no secret read
     return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on))
 
 
@@ -50,8 +50,8 @@ def daily_reminders() -> list[Any]:
     from .. import services
     from .reminders import run_reminders
 
-    ledger, mypage = services.ledger(), services.mypage()
-    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, mypage.store, mypage.mailer, issuer, on=on))
+    ledger, members, mailer = services.ledger(), services.member_store(), services.mailer()  # no secret read
+    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, members, mailer, issuer, on=on))
 
 
 def daily_reports() -> list[Any]:
