@@ -131,7 +131,16 @@ def audit(
 def run_audit(
     ledger: Ledger, store: ReportStore, issuer_id: str, on: date, *, now: datetime, progress_every: int = 1000
 ) -> AuditReport:
-    """The daily job: anchor today, then check every chain against the newest earlier anchor."""
+    """The daily job: anchor today, then check every chain against the newest earlier anchor.
+    The anchors bucket must have no file for a day between that anchor and today: an
+    item removed from the table would otherwise make the audit check against an older
+    anchor, and miss what was rewritten since."""
     take_anchor(ledger, store, issuer_id, on, now=now)
     previous = store.latest_anchor(issuer_id, before=on)
-    return audit(ledger, store, issuer_id, against=previous, progress_every=progress_every)
+    report = audit(ledger, store, issuer_id, against=previous, progress_every=progress_every)
+    lost = store.first_anchor_day_after(issuer_id, previous.day if previous else None)
+    if lost is not None and lost < on and report.anchor_problem is None:
+        report.anchor_problem = (f"the table has no anchor item for {lost.isoformat()}, "
+                                 "whose file is in the anchors bucket")
+        _log("anchor item missing", issuer=issuer_id, day=lost.isoformat())
+    return report

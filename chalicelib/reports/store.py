@@ -254,6 +254,19 @@ class ReportStore:
         body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
         return key, json.loads(body)
 
+    def first_anchor_day_after(self, issuer_id: str, after: date | None) -> date | None:
+        """The earliest day after `after` (or the first day at all) that has an anchor file
+        in the anchors bucket: one LIST of one key. The audit compares it with the table's
+        items, so an anchor item removed from the table shows."""
+        prefix = keys.anchor_partition_prefix(issuer_id)
+        args = {"Bucket": self.anchors_bucket, "Prefix": prefix, "MaxKeys": 1}
+        if after is not None:
+            args["StartAfter"] = keys.anchor_day_prefix(issuer_id, after) + "~"  # after every file of that day
+        found = self.s3.list_objects_v2(**args).get("Contents", [])
+        if not found:
+            return None
+        return date.fromisoformat(found[0]["Key"].removeprefix(prefix).split("/", 1)[0])
+
     def anchor_heads(self, anchor: Anchor) -> list[ChainHead] | None:
         """The heads of the anchor's day as first written to the anchors bucket (None: no file)."""
         found = self.anchor_file(anchor.issuer_id, anchor.day)

@@ -284,3 +284,19 @@ def test_the_schedules_and_the_cli(ledger, clock, report_store, monkeypatch, cap
     with pytest.raises(reports_package.AuditFailed):
         clock.set(date(2025, 6, 3))
         jobs.daily_audit()
+
+
+def test_an_anchor_item_removed_from_the_table_fails_the_daily_audit(ledger, clock, report_store):
+    """Without the item of 2025-06-03 the audit would check against 2025-06-02 and miss a
+    history rewritten between the two: the locked file of 2025-06-03 shows the gap."""
+    cards_with_history(ledger, clock)
+    assert run_audit(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW).ok
+    assert run_audit(ledger, report_store, "niimi", date(2025, 6, 3), now=NOW).ok
+    boto3.client("dynamodb", region_name="ap-northeast-1").delete_item(
+        TableName=ledger.store.table.name, Key={"pk": {"S": "ANCHOR#niimi"}, "sk": {"S": "2025-06-03"}})
+    report = run_audit(ledger, report_store, "niimi", date(2025, 6, 4), now=NOW)
+    assert report.anchor == date(2025, 6, 2)
+    assert report.anchor_problem == ("the table has no anchor item for 2025-06-03, "
+                                     "whose file is in the anchors bucket")
+    assert not report.ok
+    assert run_audit(ledger, report_store, "okayama", date(2025, 6, 4), now=NOW).ok  # another issuer's files
