@@ -35,6 +35,7 @@ clean:
 STAGE ?= prod
 STACK ?= chiiki-points-$(STAGE)
 MAIL_DOMAIN ?= points.example.jp
+ANCHOR_RETENTION_DAYS ?= 3650
 
 # Deployment (needs AWS credentials): write the CloudFormation template, check it, deploy it.
 package: $(STAMP)
@@ -47,7 +48,8 @@ deploy: package
 	@test -n "$(OPERATOR_EMAIL)" || { echo 'set OPERATOR_EMAIL=<who receives the alarms>'; exit 1; }
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.json --stack-name $(STACK) \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-	  --parameter-overrides Stage=$(STAGE) OperatorEmail=$(OPERATOR_EMAIL) MailDomain=$(MAIL_DOMAIN)
+	  --parameter-overrides Stage=$(STAGE) OperatorEmail=$(OPERATOR_EMAIL) MailDomain=$(MAIL_DOMAIN) \
+	  AnchorRetentionDays=$(ANCHOR_RETENTION_DAYS)
 	$(MAKE) publish-pwa STAGE=$(STAGE)
 
 # MyPage's files to the stack's site bucket, then CloudFront's copies dropped (part of deploy).

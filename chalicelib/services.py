@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from .ledger.service import Ledger
     from .mail import Mailer
     from .mypage.service import MyPage
+    from .mypage.store import MyPageStore
     from .operators.service import Operators
     from .settings import Settings
+    from .stage_secret import StageSecret
     from .table import Table
     from .terminals.service import TerminalService
 
@@ -48,7 +50,43 @@ def terminals() -> TerminalService:
 
 
 @lru_cache(maxsize=1)
+def stage_secret() -> StageSecret | None:
+    """The stage secret in Secrets Manager, when the settings name one (built without any
+    AWS call; read on first use)."""
+    from .stage_secret import StageSecret
+
+    s = settings()
+    if s.secret_id is None:
+        return None
+    return StageSecret(s.secret_id, max_age_s=s.secret_max_age_s, region=s.region, endpoint=s.secrets_endpoint)
+
+
+def session_key() -> bytes:
+    """The key of the hashes of e-mail addresses, codes and sessions: the plain local
+    value, or the stage secret's `secret_key` (cached; read again after its max age)."""
+    s = settings()
+    if s.secret_key is not None:
+        return s.secret_key
+    return stage_secret().required("secret_key")
+
+
+def origin_key() -> bytes | None:
+    """What CloudFront sends the API (X-Chiiki-Origin): the plain local value, or the stage
+    secret's `origin_key`; None when neither has one (no CloudFront in front). Plain local
+    keys (tests, a hand-run function) mean no secret is read for either key."""
+    s = settings()
+    if s.origin_key is not None or s.secret_key is not None or s.secret_id is None:
+        return s.origin_key
+    return stage_secret().value("origin_key")
+
+
 def mypage() -> MyPage:
+    """Built once per session key: a rotated secret builds it anew with the new key."""
+    return _mypage(session_key())
+
+
+@lru_cache(maxsize=1)
+def _mypage(secret: bytes) -> MyPage:
     from .mail import QueuedMailer
     from .mypage.service import MyPage
     from .mypage.store import MyPageStore
@@ -59,8 +97,17 @@ def mypage() -> MyPage:
     mailer = QueuedMailer(s.mail_queue_url, s.mail_queue, region=s.region, endpoint=s.sqs_endpoint)
     directory = TerminalStore(table())
     return MyPage(
-        ledger(), MyPageStore(table()), mailer, s.secret_key, merchants=lambda issuer: list(directory.merchants(issuer))
+        ledger(), MyPageStore(table()), mailer, secret, merchants=lambda issuer: list(directory.merchants(issuer))
     )
+
+
+@lru_cache(maxsize=1)
+def member_store() -> MyPageStore:
+    """Members and their links, for the jobs: without MyPage, so without the session key
+    (a job's role may not read the stage secret)."""
+    from .mypage.store import MyPageStore
+
+    return MyPageStore(table())
 
 
 @lru_cache(maxsize=1)

@@ -66,16 +66,32 @@ def stage_env() -> dict[str, str]:
 
 def app_env(moto_url: str) -> dict[str, str]:
     """What the app's own code needs to use the local stack: moto's server for DynamoDB,
-    SES, S3 and SQS (the mail queue, found by its name), and the stage's table and sender
-    (`chalice local` gets the same)."""
+    SES, S3, SQS (the mail queue, found by its name) and Secrets Manager, and the stage's
+    table, sender and secret (`chalice local` gets the same). No plain keys: the API reads
+    the stage secret as a deployed one does, whatever the shell (or a test) has set."""
     stage = stage_env()
     return {"CHIIKI_DYNAMODB_ENDPOINT": moto_url, "CHIIKI_SES_ENDPOINT": moto_url, "CHIIKI_S3_ENDPOINT": moto_url,
-            "CHIIKI_SQS_ENDPOINT": moto_url,
+            "CHIIKI_SQS_ENDPOINT": moto_url, "CHIIKI_SECRETS_ENDPOINT": moto_url,
+            "CHIIKI_SECRET_ID": stage["CHIIKI_SECRET_ID"], "CHIIKI_SECRET_KEY": "", "CHIIKI_ORIGIN_KEY": "",
             "CHIIKI_TABLE": stage["CHIIKI_TABLE"], "CHIIKI_MAIL_FROM": stage["CHIIKI_MAIL_FROM"]}
 
 
+def create_stage_secret(moto_url: str) -> None:
+    """The stage secret, as the Deploy steps create it, with random keys: the API reads it
+    at run time from moto's Secrets Manager exactly as a deployed one does."""
+    import secrets
+
+    import boto3
+
+    boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url).create_secret(
+        Name=stage_env()["CHIIKI_SECRET_ID"],
+        SecretString=json.dumps({"secret_key": secrets.token_urlsafe(32), "origin_key": secrets.token_urlsafe(32)}),
+    )
+
+
 def create_buckets(moto_url: str) -> None:
-    """The imports and reports buckets, as infra/ creates them (names from the settings)."""
+    """The imports, reports and anchors buckets, as infra/ creates them (names from the
+    settings); the anchors bucket with Object Lock, its default retention one day here."""
     import boto3
 
     from chalicelib.settings import Settings
@@ -84,6 +100,17 @@ def create_buckets(moto_url: str) -> None:
     for name in (Settings.imports_bucket, Settings.reports_bucket):
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    create_anchors_bucket(s3, Settings.anchors_bucket, retention_days=1)
+
+
+def create_anchors_bucket(s3, name: str, *, retention_days: int) -> None:
+    """A bucket like infra/'s AnchorsBucket: versioned, Object Lock on, COMPLIANCE by default."""
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION},
+                     ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+    })
 
 
 def wait_healthy(url: str, proc: subprocess.Popen) -> None:
@@ -182,6 +209,7 @@ class LocalStack:
             EmailAddress=stage_env()["CHIIKI_MAIL_FROM"]
         )
         create_buckets(self.moto_url)
+        create_stage_secret(self.moto_url)
         self._start_mail_queue()
 
     def _start_mail_queue(self) -> None:

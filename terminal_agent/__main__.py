@@ -5,6 +5,7 @@
     python -m terminal_agent tap    --config PATH --op balance|pay|emoney|charge|checkin
                                     [--amount N] [--shortfall] [--kind cash] [--timeout S]
     python -m terminal_agent flush  --config PATH
+    python -m terminal_agent rejected --config PATH
 
 Exit status: 0 done (for `tap`, also a record queued offline), 1 refused or failed,
 2 bad usage or configuration, 3 no card was tapped in time.
@@ -24,8 +25,9 @@ from .card import CardReader, CardReaderError
 from .client import ApiClient, ApiError, Offline
 from .config import AgentConfig, ConfigError
 from .messages import describe, message
-from .signing import generate_key
-from .ui import TerminalUI, balance_lines, checkin_lines, flush_lines, payment_lines, recorded_lines
+from .queue import OfflineQueue
+from .signing import KeyFileExposed, generate_key
+from .ui import TerminalUI, balance_lines, checkin_lines, flush_lines, payment_lines, recorded_lines, rejected_lines
 
 OK, FAILED, USAGE, NO_CARD = 0, 1, 2, 3
 OPS = ("balance", "pay", "emoney", "charge", "checkin")
@@ -51,8 +53,16 @@ def main(
         return USAGE
     if args.command == "tap" and args.op in NEEDS_AMOUNT and args.amount is None:
         parser.error(f"--op {args.op} needs --amount")
+    if args.command == "rejected":  # reads the queue only: needs neither the key nor the network
+        with OfflineQueue(config.queue_path) as queue:
+            for line in rejected_lines(queue.rejected()):
+                out(line)
+        return OK
     try:
         agent = Agent(config, client=ApiClient(config, session))
+    except KeyFileExposed as exc:
+        print(f"terminal_agent: {exc}", file=sys.stderr)
+        return USAGE
     except OSError as exc:  # the key file is missing or unreadable
         print(f"terminal_agent: cannot read the key {config.key_path}: {exc.strerror or exc}", file=sys.stderr)
         return USAGE
@@ -152,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
 
     flush_cmd = commands.add_parser("flush", help="send the records queued while offline")
     flush_cmd.add_argument("--config", type=Path, required=True)
+
+    rejected_cmd = commands.add_parser("rejected", help="list the queued records that were refused, for the operator")
+    rejected_cmd.add_argument("--config", type=Path, required=True)
     return parser
 
 

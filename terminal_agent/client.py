@@ -24,7 +24,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError
 
 from .config import AgentConfig
-from .signing import terminal_auth
+from .signing import load_private_key, terminal_auth
 
 BACKOFF_S = 0.1  # first pause between attempts; doubled each time (a clerk is waiting)
 GATEWAY_FAILURES = frozenset({502, 503, 504})
@@ -69,7 +69,8 @@ class ApiClient:
         self.base_url = config.api_base.rstrip("/")
         self.timeout_s = config.timeout_s
         self.retries = config.retries
-        self._auth = terminal_auth(config.key_path.read_bytes(), config.terminal_id)
+        # Raises KeyFileExposed for a key others may read: the agent does not start.
+        self._auth = terminal_auth(load_private_key(config.key_path), config.terminal_id)
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
 

@@ -55,6 +55,11 @@ MESSAGES: dict[str, str] = {
     "invalid_response": "サーバーの応答が正しくありません。係員にお問い合わせください",
     "reader_error": "カードリーダーに問題があります（{detail}）",
     "no_card": "カードが読み取れませんでした。もう一度お試しください",
+    # rows of the offline queue refused on the terminal (never sent)
+    "rejected_waiting": "受付不可の記録が {count} 件あります。運営事務局に連絡してください（rejected コマンドで一覧）",
+    "path_not_allowed": "後から送信できない種類の記録のため、送信しませんでした",
+    "unreadable_body": "記録の内容が壊れているため、送信しませんでした",
+    "bad_fields": "記録の項目が正しくないため、送信しませんでした",
 }
 
 FALLBACK = "エラーが発生しました（{code}）。係員にお問い合わせください"

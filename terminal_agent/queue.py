@@ -17,9 +17,16 @@ a record that could not be sent is written here, durably, before the clerk is to
   i.e. the till, for as long as the network is slow.
 - Nothing lost: a record the server refuses for good (a 4xx) moves to `rejected` with
   the refusal, for an operator to see; it does not block the records behind it.
+- Only what may wait: the queue signs and sends only the requests in `QUEUEABLE`, each
+  with exactly its fields. Whatever else is found in the file (a row written by something
+  other than this agent, a point payment, a body that is not JSON) is never signed: it
+  moves to `rejected` with status 0 and the reason, and the rows behind it are sent. The
+  path is checked both by `put` and again before each send, since the SQLite file can be
+  written by anything running as the agent's user.
 
 Besides e-money payments, their cancels and charges, the queue holds one more kind of
 request: the reversal (a point-payment cancel) of a point payment whose answer was lost.
+A point payment itself is never queued: it spends a balance only the server knows.
 """
 
 from __future__ import annotations
@@ -61,6 +68,24 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 """
 
+API = "/api/terminal/v1"
+
+# The requests that may wait for the network, and the fields (with their JSON types) of
+# each body, exactly as `agent.Agent` builds them. Everything else needs an answer from
+# the server at the time it is made, so it must never be sent later from here.
+QUEUEABLE: dict[str, dict[str, type]] = {
+    f"{API}/emoney-payments": {"request_id": str, "idm": str, "amount": int, "paid_at": str, "card_seq": int},
+    f"{API}/emoney-payments/cancel": {"request_id": str, "idm": str, "card_seq": int},
+    f"{API}/charges": {
+        "request_id": str, "idm": str, "amount": int, "kind": str, "charged_at": str, "card_seq": int,
+    },
+    # the reversal of a point payment whose answer was lost (agent.pay_points)
+    f"{API}/point-payments/cancel": {"request_id": str, "idm": str, "payment_request_id": str},
+}
+
+# `rejected.status` of a row refused here, on the terminal, without sending it.
+NOT_SENT = 0
+
 # Refusals that say nothing about the record itself: the terminal's clock is off. The
 # record stays queued (in order) until the clock is right.
 KEEP_ON = frozenset({"stale_signature"})
@@ -71,6 +96,42 @@ KEEP_ON = frozenset({"stale_signature"})
 SETTLED_BY = {"/api/terminal/v1/point-payments/cancel": frozenset({"spend_not_found", "already_cancelled"})}
 
 
+class NotQueueable(ValueError):
+    """A request the queue will not keep or send: `code` says why (`path_not_allowed`,
+    `unreadable_body`, `bad_fields`)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def check_queueable(path: str, body: object) -> None:
+    """Raise NotQueueable unless `path` is in QUEUEABLE and `body` has exactly its fields."""
+    fields = QUEUEABLE.get(path)
+    if fields is None:
+        raise NotQueueable("path_not_allowed", f"{path[:200]!r} is not a request that may be queued offline")
+    if not isinstance(body, dict):
+        raise NotQueueable("unreadable_body", "the stored body is not a JSON object")
+    missing, unknown = sorted(fields.keys() - body.keys()), sorted(body.keys() - fields.keys())
+    if missing or unknown:
+        raise NotQueueable("bad_fields", f"missing fields {missing}, unknown fields {unknown}"[:500])
+    for name, kind in fields.items():
+        value = body[name]
+        # bool is an int to Python but not to the API
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise NotQueueable("bad_fields", f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+
+
+def _decoded(text: str) -> dict | str:
+    """A stored body as JSON, or its text as found when it is not a JSON object."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    return body if isinstance(body, dict) else text
+
+
 class Poster(Protocol):
     def post(self, path: str, body: dict) -> dict: ...
 
@@ -79,7 +140,7 @@ class Poster(Protocol):
 class QueuedRequest:
     id: int
     path: str
-    body: dict
+    body: dict | str  # the stored text when it is not a JSON object (a damaged row)
     created_at: str
     attempts: int
     last_error: str | None
@@ -89,11 +150,11 @@ class QueuedRequest:
 class RejectedRequest:
     id: int
     path: str
-    body: dict
+    body: dict | str  # the stored text when it is not a JSON object (a damaged row)
     created_at: str
     attempts: int
     rejected_at: str
-    status: int
+    status: int  # the server's HTTP status, or NOT_SENT (0) for a row refused here
     code: str
     message: str
 
@@ -139,7 +200,9 @@ class OfflineQueue:
 
     def put(self, path: str, body: dict, *, failed_with: str | None = None) -> int:
         """Append a request; it is on disk when this returns. Returns its id.
-        `failed_with` records the attempt already made before queueing, if any."""
+        `failed_with` records the attempt already made before queueing, if any.
+        Raises NotQueueable for a request that may not wait (see QUEUEABLE)."""
+        check_queueable(path, body)
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         with self._transaction() as db:
             cursor = db.execute(
@@ -153,7 +216,7 @@ class OfflineQueue:
             rows = self._db.execute(
                 "SELECT id, path, body, created_at, attempts, last_error FROM pending ORDER BY id"
             ).fetchall()
-        return [QueuedRequest(i, p, json.loads(b), c, a, e) for i, p, b, c, a, e in rows]
+        return [QueuedRequest(i, p, _decoded(b), c, a, e) for i, p, b, c, a, e in rows]
 
     def count(self) -> int:
         with self._db_lock:
@@ -166,7 +229,12 @@ class OfflineQueue:
                 "SELECT id, path, body, created_at, attempts, rejected_at, status, code, message "
                 "FROM rejected ORDER BY id"
             ).fetchall()
-        return [RejectedRequest(r[0], r[1], json.loads(r[2]), *r[3:]) for r in rows]
+        return [RejectedRequest(r[0], r[1], _decoded(r[2]), *r[3:]) for r in rows]
+
+    def rejected_count(self) -> int:
+        with self._db_lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()
+        return int(n)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -178,6 +246,13 @@ class OfflineQueue:
                 return FlushReport(0, 0, self.count(), "flush_running")
             sent = rejected = 0
             while (row := self._head()) is not None:
+                try:
+                    check_queueable(row.path, row.body)
+                except NotQueueable as exc:
+                    # Never signed: set aside so it cannot block the records behind it.
+                    self._set_aside(row.id, exc)
+                    rejected += 1
+                    continue
                 try:
                     client.post(row.path, row.body)
                 except Offline as exc:
@@ -206,7 +281,7 @@ class OfflineQueue:
         if row is None:
             return None
         i, p, b, c, a, e = row
-        return QueuedRequest(i, p, json.loads(b), c, a, e)
+        return QueuedRequest(i, p, _decoded(b), c, a, e)
 
     def _delete(self, row_id: int) -> None:
         with self._transaction() as db:
@@ -219,14 +294,20 @@ class OfflineQueue:
             )
 
     def _reject(self, row: QueuedRequest, exc: ApiError) -> None:
+        self._move_to_rejected(row.id, attempts=1, status=exc.status, code=exc.code, message=exc.message)
+
+    def _set_aside(self, row_id: int, exc: NotQueueable) -> None:
+        self._move_to_rejected(row_id, attempts=0, status=NOT_SENT, code=exc.code, message=exc.reason)
+
+    def _move_to_rejected(self, row_id: int, *, attempts: int, status: int, code: str, message: str) -> None:
         # Moved in one transaction: a crash leaves the row in exactly one of the tables.
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO rejected (id, path, body, created_at, attempts, rejected_at, status, code, message) "
-                "SELECT id, path, body, created_at, attempts + 1, ?, ?, ?, ? FROM pending WHERE id = ?",
-                (self._now(), exc.status, exc.code, exc.message[:500], row.id),
+                "SELECT id, path, body, created_at, attempts + ?, ?, ?, ?, ? FROM pending WHERE id = ?",
+                (attempts, self._now(), status, code, message[:500], row_id),
             )
-            db.execute("DELETE FROM pending WHERE id = ?", (row.id,))
+            db.execute("DELETE FROM pending WHERE id = ?", (row_id,))
 
     # -- plumbing -----------------------------------------------------------------------
 

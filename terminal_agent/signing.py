@@ -13,6 +13,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from requests_http_signature import HTTPSignatureAuth, algorithms
 
 COVERED = ("@method", "@path", "content-digest")
+PRIVATE_ONLY = 0o077  # any permission bit for the group or others
+
+
+class KeyFileExposed(Exception):
+    """The private key file can be read or written by users other than its owner. Anyone
+    who reads it can sign as this terminal (record e-money, pay with points); anyone who
+    writes it can swap in a key of their own. The agent refuses to use it."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        self.path = path
+        self.mode = mode
+        super().__init__(
+            f"秘密鍵ファイル {path} が他のユーザーからも読み書きできる状態です（権限 {mode:04o}）。"
+            f"端末の管理者が `chmod 600 {path}` を実行してから、もう一度起動してください。"
+            f" / The key file {path} is readable or writable by group or others (mode {mode:04o}): "
+            f"run `chmod 600 {path}` and start the agent again."
+        )
 
 
 def terminal_auth(private_key_pem: bytes, terminal_id: str) -> HTTPSignatureAuth:
@@ -24,6 +41,18 @@ def terminal_auth(private_key_pem: bytes, terminal_id: str) -> HTTPSignatureAuth
         covered_component_ids=COVERED,
         use_nonce=True,
     )
+
+
+def load_private_key(path: Path) -> bytes:
+    """The terminal's private key (PEM), refused with KeyFileExposed unless only its owner
+    may read and write it. The mode is checked on the open file, so the file read is the
+    file checked."""
+    fd = os.open(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+        if mode & PRIVATE_ONLY:
+            raise KeyFileExposed(Path(path), mode)
+        return f.read()
 
 
 def generate_key(path: Path) -> str:

@@ -17,7 +17,7 @@ from .agent import Agent, AgentError, Recorded
 from .card import CardRead, CardReaderError
 from .client import ApiError, Offline
 from .messages import describe, message
-from .queue import FlushReport
+from .queue import NOT_SENT, FlushReport, RejectedRequest
 
 Ask = Callable[[str], str]
 Show = Callable[[str], None]
@@ -105,6 +105,33 @@ def flush_lines(report: FlushReport) -> list[str]:
     return lines
 
 
+REQUEST_LABELS = {
+    "/api/terminal/v1/emoney-payments": "電子マネー支払い記録",
+    "/api/terminal/v1/emoney-payments/cancel": "電子マネー支払い取消",
+    "/api/terminal/v1/charges": "チャージ記録",
+    "/api/terminal/v1/point-payments/cancel": "ポイント支払い取消（応答のなかった支払いの取消）",
+}
+
+
+def rejected_lines(rows: list[RejectedRequest]) -> list[str]:
+    """The queue's rejected rows for the operator: when, what, and why (the IDm shortened,
+    as this may be read out over the phone)."""
+    if not rows:
+        return ["受付不可の記録はありません"]
+    lines = [f"受付不可の記録: {len(rows):,} 件"]
+    for row in rows:
+        body = row.body if isinstance(row.body, dict) else {}
+        what = REQUEST_LABELS.get(row.path, f"送信できない種類の記録（{row.path[:80]}）")
+        why = message(row.code) if row.status == NOT_SENT else f"{row.status} {row.code}: {message(row.code)}"
+        details = [f"{label} {body[k]}" for k, label in (("amount", "金額"), ("card_seq", "履歴番号"),
+                   ("request_id", "取引番号")) if isinstance(body.get(k), str | int)]
+        if isinstance(body.get("idm"), str):
+            details.insert(0, f"IDm …{body['idm'][-4:]}")
+        lines.append(f"#{row.id} {row.rejected_at} {what}: {why}")
+        lines.append(f"    {', '.join(details) or '(内容を読み取れません)'} / {row.message}")
+    return lines
+
+
 # -- the menu ---------------------------------------------------------------------------
 
 
@@ -173,6 +200,10 @@ class TerminalUI:
         waiting = self.agent.queue.count()
         if waiting:
             self.show(f"{SEND_QUEUE}. 未送信の記録を送信（{waiting:,} 件）")
+        refused = self.agent.queue.rejected_count()
+        if refused:
+            # Not something the clerk can fix: each needs the operator (運営事務局).
+            self.show(message("rejected_waiting", count=refused))
 
     # -- input ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,9 @@ import pytest
 from localdev.fake_aws import use_fake_aws
 
 use_fake_aws(in_process=True)  # before anything builds an AWS client
+# Plain local keys: chalice's test Client puts the stage's CHIIKI_SECRET_ID in the
+# environment, and a test must not depend on whether its settings were read before that.
+os.environ.setdefault("CHIIKI_SECRET_KEY", "tests-only-not-a-secret")
 
 from moto import mock_aws  # noqa: E402
 

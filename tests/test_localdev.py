@@ -66,6 +66,8 @@ def test_make_run_serves_the_api_and_stops_cleanly(tmp_path):
             wait_for(f"{api}/api/health", proc)
             assert get_json(f"{api}/api/issuers/niimi")["point_name"] == "にーみんポイント"
             # The signup only queues its mail; the outbox shows it once the request has answered.
+            # MyPage keys its hashes with the stage secret, read from moto's Secrets Manager
+            # at run time as a deployed API reads it.
             signup = urllib.request.Request(f"{api}/api/mypage/v1/signup/start", method="POST",
                                             data=json.dumps({"email": "hanako@example.jp"}).encode(),
                                             headers={"Content-Type": "application/json"})

@@ -57,7 +57,7 @@ def _source_ip() -> str:
     the origin key), since anyone calling API Gateway directly could write any address."""
     request = bp.current_request
     viewer = request.headers.get("cloudfront-viewer-address")
-    key = services.settings().origin_key
+    key = services.origin_key()  # the stage secret's, read at run time (cached)
     if viewer and key and hmac.compare_digest(request.headers.get("x-chiiki-origin", "").encode(), key):
         return viewer.rsplit(":", 1)[0]
     return request.context.get("identity", {}).get("sourceIp") or "unknown"

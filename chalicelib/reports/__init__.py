@@ -22,7 +22,8 @@ def report_store() -> ReportStore:
     from .. import services
     from .store import ReportStore
 
-    return ReportStore(services.table(), services.s3(), services.settings().reports_bucket)
+    s = services.settings()
+    return ReportStore(services.table(), services.s3(), s.reports_bucket, anchors_bucket=s.anchors_bucket)
 
 
 def reports() -> Reports:

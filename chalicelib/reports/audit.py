@@ -9,8 +9,10 @@ the digest and the file's key, put once. A chain is then checked against an anch
 walking it from the start and requiring the entry at the anchored seq to hash to the
 anchored head: heads move on, but a chain only grows, so it must still pass there.
 
-Keep the anchor files (and, for real protection, the digest) where the table's
-writers cannot rewrite them: S3 Object Lock on `anchors/`, or the digest published.
+The anchor files go to their own bucket with S3 Object Lock in COMPLIANCE mode, where
+the table's writers (anyone) cannot delete or replace what was written: the audit reads
+the day's file as first written there (`ReportStore.anchor_file`), and an anchor item
+whose digest does not match it, or without a file, fails the audit.
 
 Cost: the anchor is one scan of the issuer's card items; an audit reads every entry
 of every card (acceptable for an audit, never done on a request).
@@ -27,7 +29,7 @@ from ..ledger.errors import CardNotFound
 from ..ledger.service import ChainReport, Ledger
 from . import keys
 from .domain import ChainHead, anchor_digest
-from .store import Anchor, ReportStore
+from .store import Anchor, ReportStore, heads_of
 
 
 @dataclass
@@ -58,10 +60,18 @@ def take_anchor(ledger: Ledger, store: ReportStore, issuer_id: str, day: date, *
     existing = store.get_anchor(issuer_id, day)
     if existing is not None:
         return existing
-    heads = [ChainHead(idm, seq, head) for idm, seq, head in ledger.store.chain_heads(issuer_id)]
-    digest = anchor_digest(issuer_id, day, heads)
-    key = keys.anchor_object(issuer_id, day, digest)
-    store.put_anchor_file(key, issuer_id, day, digest, heads)
+    written = store.anchor_file(issuer_id, day)
+    if written is not None:
+        # A run that wrote the file and stopped before the item: the file, locked, is the
+        # day's anchor, so the item follows it rather than a second file.
+        key, data = written
+        heads = heads_of(data)
+        digest = anchor_digest(issuer_id, day, heads)
+    else:
+        heads = [ChainHead(idm, seq, head) for idm, seq, head in ledger.store.chain_heads(issuer_id)]
+        digest = anchor_digest(issuer_id, day, heads)
+        key = keys.anchor_object(issuer_id, day, digest)
+        store.put_anchor_file(key, issuer_id, day, digest, heads)
     anchor = Anchor(issuer_id, day, digest, len(heads), key, now.isoformat())
     if not store.put_anchor(anchor):  # another run took the day's anchor meanwhile
         taken = store.get_anchor(issuer_id, day)
@@ -86,7 +96,10 @@ def audit(
     anchored: dict[str, ChainHead] = {}
     if against is not None:
         heads = store.anchor_heads(against)
-        if anchor_digest(issuer_id, against.day, heads) != against.digest or len(heads) != against.count:
+        if heads is None:
+            report.anchor_problem = "the anchors bucket has no file for the anchor's day"
+            heads = []
+        elif anchor_digest(issuer_id, against.day, heads) != against.digest or len(heads) != against.count:
             report.anchor_problem = "the anchor file does not match the anchor's digest"
         anchored = {h.idm: h for h in heads}
     idms = sorted({idm for idm, _, _ in ledger.store.chain_heads(issuer_id)} | set(anchored))
@@ -118,7 +131,16 @@ def audit(
 def run_audit(
     ledger: Ledger, store: ReportStore, issuer_id: str, on: date, *, now: datetime, progress_every: int = 1000
 ) -> AuditReport:
-    """The daily job: anchor today, then check every chain against the newest earlier anchor."""
+    """The daily job: anchor today, then check every chain against the newest earlier anchor.
+    The anchors bucket must have no file for a day between that anchor and today: an
+    item removed from the table would otherwise make the audit check against an older
+    anchor, and miss what was rewritten since."""
     take_anchor(ledger, store, issuer_id, on, now=now)
     previous = store.latest_anchor(issuer_id, before=on)
-    return audit(ledger, store, issuer_id, against=previous, progress_every=progress_every)
+    report = audit(ledger, store, issuer_id, against=previous, progress_every=progress_every)
+    lost = store.first_anchor_day_after(issuer_id, previous.day if previous else None)
+    if lost is not None and lost < on and report.anchor_problem is None:
+        report.anchor_problem = (f"the table has no anchor item for {lost.isoformat()}, "
+                                 "whose file is in the anchors bucket")
+        _log("anchor item missing", issuer=issuer_id, day=lost.isoformat())
+    return report

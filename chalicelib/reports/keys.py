@@ -96,6 +96,17 @@ def report_manifest(issuer_id: str, month: str) -> str:
     return f"{report_prefix(issuer_id, month)}manifest.json"
 
 
+def anchor_partition_prefix(issuer_id: str) -> str:
+    """Every anchor file of one issuer starts with this (in the anchors bucket)."""
+    return f"anchors/{issuer_id}/"
+
+
+def anchor_day_prefix(issuer_id: str, day: date) -> str:
+    """Every anchor file of one issuer's day starts with this; digests are hex, so `~`
+    sorts after every file of the day."""
+    return f"{anchor_partition_prefix(issuer_id)}{day.isoformat()}/"
+
+
 def anchor_object(issuer_id: str, day: date, digest: str) -> str:
     """Named by its digest, so an anchor file is never overwritten by another one."""
-    return f"anchors/{issuer_id}/{day.isoformat()}/{digest}.json"
+    return f"{anchor_day_prefix(issuer_id, day)}{digest}.json"

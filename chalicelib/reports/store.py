@@ -7,7 +7,13 @@ report reads one month's 16 partitions (or the 16 outstanding partitions), so it
 cost follows the months and lines it reports, never the number of entries.
 
 Anchors: `ANCHOR#<issuer>` / `<day>` holds the digest, the count and the S3 key of the
-anchor file (every card's IDm, seq and head), put once (attribute_not_exists).
+anchor file (every card's IDm, seq and head), put once (attribute_not_exists). The file
+goes to the anchors bucket, which has S3 Object Lock in COMPLIANCE mode by default
+(infra/template.json): no one, whatever their IAM rights, can delete or shorten the
+retention of a version written there. What the audit trusts is therefore the bucket, not
+the item: the day's anchor is the first version written under the day's prefix
+(`anchor_file`). A later version of the same key, another file of the day, or an item
+pointing elsewhere cannot take its place.
 """
 
 from __future__ import annotations
@@ -108,10 +114,11 @@ class StoredObject:
 class ReportStore:
     """Reads the aggregate items, keeps the anchors, and writes and reads the report files in S3."""
 
-    def __init__(self, table: Table, s3, bucket: str) -> None:
+    def __init__(self, table: Table, s3, bucket: str, *, anchors_bucket: str) -> None:
         self.table = table
         self.s3 = s3
         self.bucket = bucket
+        self.anchors_bucket = anchors_bucket  # Object Lock (COMPLIANCE): the anchor files only
 
     # -- aggregates -----------------------------------------------------------------
 
@@ -215,6 +222,7 @@ class ReportStore:
         return found
 
     def put_anchor_file(self, key: str, issuer_id: str, day: date, digest: str, heads: list[ChainHead]) -> None:
+        """Written to the anchors bucket, where the bucket's default retention locks it."""
         body = {
             "issuer": issuer_id,
             "date": day.isoformat(),
@@ -223,11 +231,52 @@ class ReportStore:
             "algorithm": "sha256 over '<issuer>\\n<date>\\n<count>\\n' + '<idm> <seq> <head>\\n' per card, by idm",
             "cards": [[h.idm, h.seq, h.head] for h in sorted(heads, key=lambda h: h.idm)],
         }
-        self.put_object(key, json.dumps(body, ensure_ascii=False, indent=0).encode(), "application/json")
+        self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json",
+                           Body=json.dumps(body, ensure_ascii=False, indent=0).encode())
 
-    def anchor_heads(self, anchor: Anchor) -> list[ChainHead]:
-        data = json.loads(self.get_object(anchor.object_key))
-        return [ChainHead(idm, seq, head) for idm, seq, head in data["cards"]]
+    def anchor_file(self, issuer_id: str, day: date) -> tuple[str, dict] | None:
+        """The day's anchor file as first written (its key and content), or None when the
+        anchors bucket has none: the oldest version of any object under the day's prefix,
+        which Object Lock keeps whatever is written there after it."""
+        first: tuple[datetime, int, str, str] | None = None
+        paginator = self.s3.get_paginator("list_object_versions")
+        n = 0
+        for page in paginator.paginate(Bucket=self.anchors_bucket, Prefix=keys.anchor_day_prefix(issuer_id, day)):
+            for version in page.get("Versions", []):
+                n += 1
+                # S3 lists a key's versions newest first: on a tie in time, the later is older.
+                candidate = (version["LastModified"], -n, version["Key"], version["VersionId"])
+                if first is None or candidate[:2] < first[:2]:
+                    first = candidate
+        if first is None:
+            return None
+        _, _, key, version_id = first
+        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
+        return key, json.loads(body)
+
+    def first_anchor_day_after(self, issuer_id: str, after: date | None) -> date | None:
+        """The earliest day after `after` (or the first day at all) that has an anchor file
+        in the anchors bucket: one LIST of one key. The audit compares it with the table's
+        items, so an anchor item removed from the table shows."""
+        prefix = keys.anchor_partition_prefix(issuer_id)
+        args = {"Bucket": self.anchors_bucket, "Prefix": prefix, "MaxKeys": 1}
+        if after is not None:
+            args["StartAfter"] = keys.anchor_day_prefix(issuer_id, after) + "~"  # after every file of that day
+        found = self.s3.list_objects_v2(**args).get("Contents", [])
+        if not found:
+            return None
+        return date.fromisoformat(found[0]["Key"].removeprefix(prefix).split("/", 1)[0])
+
+    def anchor_heads(self, anchor: Anchor) -> list[ChainHead] | None:
+        """The heads of the anchor's day as first written to the anchors bucket (None: no file)."""
+        found = self.anchor_file(anchor.issuer_id, anchor.day)
+        if found is None:
+            return None
+        return heads_of(found[1])
+
+
+def heads_of(data: dict) -> list[ChainHead]:
+    return [ChainHead(idm, seq, head) for idm, seq, head in data["cards"]]
 
 
 def _missing(exc: ClientError) -> bool:

@@ -4,17 +4,21 @@ for the operator; point payments never taken offline."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from terminal_agent.agent import (
     CHARGES,
+    CHECKINS,
     EMONEY_PAYMENT_CANCELS,
     EMONEY_PAYMENTS,
     POINT_PAYMENT_CANCELS,
+    POINT_PAYMENTS,
     InvalidChargeKind,
     NoCardHistory,
     PointPaymentNeedsNetwork,
@@ -23,7 +27,7 @@ from terminal_agent.agent import (
 from terminal_agent.card import CardRead
 from terminal_agent.client import ApiError, Offline
 from terminal_agent.messages import describe
-from terminal_agent.queue import FlushReport, OfflineQueue
+from terminal_agent.queue import NOT_SENT, FlushReport, NotQueueable, OfflineQueue
 
 from .conftest import IDM, OKA_IDM
 
@@ -33,6 +37,12 @@ JOIN_S = 20
 
 def card(seq: int | None, balance: int | None = 10_000, idm: str = IDM) -> CardRead:
     return CardRead(idm, balance if seq is not None else None, seq, None)
+
+
+def emoney_body(request_id: str, card_seq: int, idm: str = IDM, amount: int = 500) -> dict:
+    """An e-money payment's body as the agent queues it."""
+    return {"request_id": request_id, "idm": idm, "amount": amount,
+            "paid_at": "2026-11-02T10:00:00+09:00", "card_seq": card_seq}
 
 
 def month_of(body: dict) -> str:
@@ -141,8 +151,8 @@ class Refusing:
 ])
 def test_a_failure_that_says_nothing_about_the_record_keeps_it_queued_in_order(tmp_path, error):
     with OfflineQueue(tmp_path / "q.sqlite") as queue:
-        queue.put(EMONEY_PAYMENTS, {"request_id": "a", "card_seq": 1})
-        queue.put(EMONEY_PAYMENTS, {"request_id": "b", "card_seq": 2})
+        queue.put(EMONEY_PAYMENTS, emoney_body("a", 1))
+        queue.put(EMONEY_PAYMENTS, emoney_body("b", 2))
         client = Refusing(error)
         report = queue.flush(client)
         assert (report.sent, report.rejected, report.remaining, client.posts) == (0, 0, 2, 1)
@@ -236,3 +246,86 @@ def test_a_charge_queued_offline_is_recorded_once_online(world, terminal_service
     assert [d.path for d in world.adapter.delivered] == [CHARGES, CHARGES]
     assert terminal_service.store.get_txn(IDM, 50)[0].amount == 3000
     assert terminal_service.store.get_txn(IDM, 51)[0].amount == 2000
+
+
+# -- only allow-listed requests are ever signed from the queue ------------------------------
+
+
+def plant(queue_path, path: str, body: str) -> None:
+    """A row written into the SQLite file by something other than the agent (the file is
+    writable by anything running as the agent's user)."""
+    db = sqlite3.connect(queue_path)
+    with db:
+        db.execute("INSERT INTO pending (path, body, created_at) VALUES (?, ?, ?)",
+                   (path, body, "2026-11-02T01:00:00+00:00"))
+    db.close()
+
+
+class Recording:
+    """A client that answers every post and keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict]] = []
+
+    def post(self, path: str, body: dict) -> dict:
+        self.posts.append((path, body))
+        return {}
+
+
+def test_a_point_payment_planted_in_the_queue_is_never_signed_or_sent(world, ledger, terminal_service):
+    store = world.agent("store")
+    payment = {"request_id": "planted-1", "idm": IDM, "amount": 4000, "allow_shortfall": False}
+    plant(world.config("store").queue_path, POINT_PAYMENTS, json.dumps(payment))
+    store.queue.put(EMONEY_PAYMENTS, emoney_body("e-1", 41))
+    assert store.flush_queue() == FlushReport(sent=1, rejected=1, remaining=0)
+    assert [d.path for d in world.adapter.sent] == [EMONEY_PAYMENTS]  # nothing else was even signed
+    assert ledger.balance(IDM).balance == 5000
+    assert terminal_service.store.get_txn(IDM, 41) is not None  # the row behind it still went
+    (refused,) = store.queue.rejected()
+    assert (refused.path, refused.status, refused.code, refused.attempts) == (POINT_PAYMENTS, NOT_SENT,
+                                                                             "path_not_allowed", 0)
+    assert refused.body == payment
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    (POINT_PAYMENTS, {"request_id": "p", "idm": IDM, "amount": 100, "allow_shortfall": False}, "path_not_allowed"),
+    (CHECKINS, {"request_id": "c", "idm": IDM}, "path_not_allowed"),
+    (EMONEY_PAYMENTS, {"request_id": "e", "idm": IDM, "amount": 100, "paid_at": "2026-11-02T10:00:00+09:00"},
+     "bad_fields"),  # no card_seq
+    (EMONEY_PAYMENTS, {**emoney_body("e", 1), "amount": True}, "bad_fields"),
+    (CHARGES, {**emoney_body("e", 1), "kind": "cash"}, "bad_fields"),  # paid_at is not a charge's
+])
+def test_put_refuses_a_request_that_may_not_wait(tmp_path, path, body, code):
+    with OfflineQueue(tmp_path / "q.sqlite") as queue:
+        with pytest.raises(NotQueueable) as refused:
+            queue.put(path, body)
+        assert refused.value.code == code
+        assert queue.count() == 0
+
+
+def test_unreadable_rows_move_to_rejected_and_the_rows_behind_them_are_sent_in_order(tmp_path):
+    at = datetime(2026, 11, 2, 3, 4, 5, tzinfo=UTC)
+    path = tmp_path / "q.sqlite"
+    with OfflineQueue(path, clock=lambda: at) as queue:
+        queue.put(EMONEY_PAYMENTS, emoney_body("first", 1))
+        plant(path, EMONEY_PAYMENTS, '{"request_id": "broken", "idm": ')  # cut short by a crash
+        plant(path, "/api/terminal/v1/refunds", json.dumps(emoney_body("odd", 2)))
+        plant(path, EMONEY_PAYMENTS, json.dumps({"request_id": "no-seq", "idm": IDM, "amount": 1}))
+        plant(path, EMONEY_PAYMENTS, "[1, 2]")
+        queue.put(EMONEY_PAYMENTS, emoney_body("second", 3))
+        queue.put(EMONEY_PAYMENT_CANCELS, {"request_id": "third", "idm": IDM, "card_seq": 3})
+        assert len(queue.pending()) == 7  # listing a damaged row does not fail either
+
+        client = Recording()
+        assert queue.flush(client) == FlushReport(sent=3, rejected=4, remaining=0)
+        assert [body["request_id"] for _, body in client.posts] == ["first", "second", "third"]
+        rejected = queue.rejected()
+        assert [(r.code, r.status, r.rejected_at) for r in rejected] == [
+            ("unreadable_body", NOT_SENT, "2026-11-02T03:04:05+00:00"),
+            ("path_not_allowed", NOT_SENT, "2026-11-02T03:04:05+00:00"),
+            ("bad_fields", NOT_SENT, "2026-11-02T03:04:05+00:00"),
+            ("unreadable_body", NOT_SENT, "2026-11-02T03:04:05+00:00"),
+        ]
+        assert rejected[0].body == '{"request_id": "broken", "idm": '  # kept as found, for the operator
+        assert "card_seq" in rejected[2].message
+        assert queue.rejected_count() == 4 and queue.pending() == []

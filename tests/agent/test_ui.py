@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from chalicelib.ledger.errors import LedgerError
 from chalicelib.terminals import signatures
@@ -13,6 +17,7 @@ from terminal_agent.__main__ import main
 from terminal_agent.card import CardRead
 from terminal_agent.emulator import CardEmulator, EmulatedCard
 from terminal_agent.messages import FALLBACK, MESSAGES, describe, message
+from terminal_agent.signing import KeyFileExposed
 from terminal_agent.ui import TerminalUI
 
 from .chalice_adapter import World, session_for
@@ -228,3 +233,47 @@ def test_a_tap_on_the_emulated_card_records_its_e_money_payment(world, terminal_
     assert "電子マネー残高: 8,766 円" in out
     txn, _ = terminal_service.store.get_txn(IDM, 77)
     assert (txn.amount, txn.terminal_id) == (1234, "T-STORE")
+
+
+# -- the key file and the queue's refused rows -----------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o660])
+def test_a_key_file_others_may_read_or_write_is_refused_with_chmod_600(world, capsys, mode):
+    config_path = write_config(world, "store")
+    key = world.config("store").key_path
+    key.chmod(mode)
+    with pytest.raises(KeyFileExposed, match=r"chmod 600"):
+        world.client(world.config("store"))
+    code = main(["flush", "--config", str(config_path)], session=session_for(world.adapter), out=[].append)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"chmod 600 {key}" in err and "秘密鍵ファイル" in err and f"{mode:04o}" in err
+    assert world.adapter.sent == []  # nothing signed
+
+
+def test_a_key_file_only_its_owner_may_read_is_used(world):
+    world.config("store").key_path.chmod(0o400)
+    world.client(world.config("store")).post("/api/terminal/v1/balance", {"idm": IDM})
+    assert len(world.adapter.delivered) == 1
+
+
+def test_the_menu_and_the_rejected_command_show_refused_records(world):
+    agent = world.agent("store")
+    queue_path = world.config("store").queue_path
+    db = sqlite3.connect(queue_path)
+    with db:
+        db.execute("INSERT INTO pending (path, body, created_at) VALUES (?, ?, ?)", (
+            "/api/terminal/v1/point-payments",
+            json.dumps({"request_id": "planted-1", "idm": IDM, "amount": 4000, "allow_shortfall": False}),
+            "2026-11-02T01:00:00+00:00"))
+    db.close()
+    shown = drive(agent, FakeReader(), "s", "q")
+    assert "送信: 0 件、受付不可: 1 件、未送信: 0 件" in shown
+    assert "受付不可の記録が 1 件あります。運営事務局に連絡してください（rejected コマンドで一覧）" in shown
+    out = []
+    assert main(["rejected", "--config", str(write_config(world, "store"))], out=out.append) == 0
+    assert out[0] == "受付不可の記録: 1 件"
+    assert "送信できない種類の記録（/api/terminal/v1/point-payments）" in out[1]
+    assert "後から送信できない種類の記録のため、送信しませんでした" in out[1]
+    assert f"IDm …{IDM[-4:]}" in out[2] and "取引番号 planted-1" in out[2] and IDM not in out[2]

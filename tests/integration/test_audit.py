@@ -1,15 +1,18 @@
 """The audit (§10) on moto: every chain verified, the daily anchor of every chain head
-(an item put once and a JSON file in S3), and the two kinds of tampering: an edited
-entry, which the chain walk catches, and history rewritten and re-chained
-consistently, which only the anchor catches."""
+(an item put once and a JSON file in the anchors bucket, under S3 Object Lock in
+COMPLIANCE mode), and the kinds of tampering: an edited entry, which the chain walk
+catches; history rewritten and re-chained consistently, which only the anchor catches;
+and the anchor itself rewritten, which Object Lock defeats."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timezone
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import jobs, services
 from chalicelib import reports as reports_package
@@ -21,8 +24,10 @@ from chalicelib.reports.__main__ import main as cli
 from chalicelib.reports.audit import audit, run_audit, take_anchor
 from chalicelib.reports.domain import ChainHead, anchor_digest
 from chalicelib.reports.store import ReportStore
+from localdev.stack import create_anchors_bucket
 
 BUCKET = "test-audit"
+ANCHORS = "test-anchors"
 OPERATOR = Actor("operator", "ops")
 NOW = datetime(2025, 6, 2, 15, 0, tzinfo=timezone.utc)
 
@@ -31,12 +36,13 @@ NOW = datetime(2025, 6, 2, 15, 0, tzinfo=timezone.utc)
 def s3(store):
     client = boto3.client("s3", region_name="ap-northeast-1")
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    create_anchors_bucket(client, ANCHORS, retention_days=1)  # as localdev and infra/ make it
     return client
 
 
 @pytest.fixture
 def report_store(store, s3) -> ReportStore:
-    return ReportStore(store.table, s3, BUCKET)
+    return ReportStore(store.table, s3, BUCKET, anchors_bucket=ANCHORS)
 
 
 def cards_with_history(ledger, clock, count: int = 5) -> list[str]:
@@ -93,7 +99,7 @@ def test_a_sound_ledger_passes_and_its_anchor_holds_while_the_heads_move_on(ledg
     anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
 
     assert anchor.count == len(idms) + 1  # the Okayama card is not Niimi's
-    data = json.loads(s3.get_object(Bucket=BUCKET, Key=anchor.object_key)["Body"].read())
+    data = json.loads(s3.get_object(Bucket=ANCHORS, Key=anchor.object_key)["Body"].read())
     assert anchor.object_key == f"anchors/niimi/2025-06-02/{anchor.digest}.json"
     assert (data["date"], data["count"], data["digest"]) == ("2025-06-02", anchor.count, anchor.digest)
     heads = [ChainHead(*row) for row in data["cards"]]
@@ -159,16 +165,68 @@ def test_history_rewritten_and_rechained_passes_the_walk_but_not_the_anchor(ledg
     assert audit(ledger, report_store, "niimi").ok  # without the anchor nothing shows
 
 
-def test_an_anchor_file_edited_in_s3_is_refused(ledger, clock, report_store, s3):
+def test_an_anchor_file_cannot_be_deleted_or_replaced_in_the_anchors_bucket(ledger, clock, report_store, s3):
     cards_with_history(ledger, clock)
     anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
-    data = json.loads(s3.get_object(Bucket=BUCKET, Key=anchor.object_key)["Body"].read())
-    data["cards"] = data["cards"][1:]  # a card quietly dropped from the anchor
-    s3.put_object(Bucket=BUCKET, Key=anchor.object_key, Body=json.dumps(data).encode())
+    (original,) = s3.list_object_versions(Bucket=ANCHORS, Prefix="anchors/")["Versions"]
+    head = s3.head_object(Bucket=ANCHORS, Key=anchor.object_key)
+    assert head["ObjectLockMode"] == "COMPLIANCE"  # the bucket's default retention locked it
 
-    report = audit(ledger, report_store, "niimi", against=anchor)
+    # Whoever can write the bucket cannot remove the version written...
+    with pytest.raises(ClientError) as refused:
+        s3.delete_object(Bucket=ANCHORS, Key=anchor.object_key, VersionId=original["VersionId"])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    s3.delete_object(Bucket=ANCHORS, Key=anchor.object_key)  # only hides it behind a delete marker
+    # ...nor replace it: a new version, a second file of the day, and the item (whoever
+    # writes the table) rewritten to match them.
+    data = json.loads(s3.get_object(Bucket=ANCHORS, Key=anchor.object_key, VersionId=original["VersionId"])
+                      ["Body"].read())
+    forged_heads = [ChainHead(*row) for row in data["cards"][1:]]  # a card quietly dropped
+    forged_digest = anchor_digest("niimi", date(2025, 6, 2), forged_heads)
+    forged = {**data, "cards": data["cards"][1:], "count": len(forged_heads), "digest": forged_digest}
+    s3.put_object(Bucket=ANCHORS, Key=anchor.object_key, Body=json.dumps(forged).encode())
+    forged_key = f"anchors/niimi/2025-06-02/{forged_digest}.json"
+    s3.put_object(Bucket=ANCHORS, Key=forged_key, Body=json.dumps(forged).encode())
+    store = ledger.store.table
+    boto3.client("dynamodb", region_name="ap-northeast-1").update_item(
+        TableName=store.name, Key={"pk": {"S": "ANCHOR#niimi"}, "sk": {"S": "2025-06-02"}},
+        UpdateExpression="SET digest = :d, #c = :c, object_key = :k",
+        ExpressionAttributeNames={"#c": "count"},
+        ExpressionAttributeValues={":d": {"S": forged_digest}, ":c": {"N": str(len(forged_heads))},
+                                   ":k": {"S": forged_key}},
+    )
+    rewritten = report_store.get_anchor("niimi", date(2025, 6, 2))
+    assert rewritten.digest == forged_digest
+
+    # The audit reads the day's file as first written, so the forgery shows...
+    report = audit(ledger, report_store, "niimi", against=rewritten)
     assert report.anchor_problem == "the anchor file does not match the anchor's digest"
     assert not report.ok
+    # ...and the genuine anchor still holds.
+    assert report_store.anchor_heads(anchor) == [ChainHead(*row) for row in data["cards"]]
+    assert audit(ledger, report_store, "niimi", against=anchor).ok
+
+
+def test_an_anchor_item_without_its_file_fails_the_audit(ledger, clock, report_store, s3):
+    cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+    elsewhere = replace(anchor, day=date(2025, 6, 1))  # an item planted for a day with no file
+    report = audit(ledger, report_store, "niimi", against=elsewhere)
+    assert report.anchor_problem == "the anchors bucket has no file for the anchor's day"
+    assert not report.ok
+
+
+def test_a_run_that_stopped_after_the_file_adopts_it(ledger, clock, report_store, s3):
+    idms = cards_with_history(ledger, clock)
+    day = date(2025, 6, 2)
+    first = take_anchor(ledger, report_store, "niimi", day, now=NOW)
+    boto3.client("dynamodb", region_name="ap-northeast-1").delete_item(
+        TableName=ledger.store.table.name, Key={"pk": {"S": "ANCHOR#niimi"}, "sk": {"S": day.isoformat()}})
+    ledger.spend(idms[0], 1, request_id="meanwhile", actor=Actor("terminal", "T-1", merchant="M-1"))
+    again = take_anchor(ledger, report_store, "niimi", day, now=NOW)  # the item follows the locked file
+    assert (again.digest, again.object_key) == (first.digest, first.object_key)
+    assert len(s3.list_object_versions(Bucket=ANCHORS, Prefix="anchors/")["Versions"]) == 1
+    assert audit(ledger, report_store, "niimi", against=again).ok
 
 
 def test_a_chain_shorter_than_anchored_or_a_missing_card_fails(ledger, clock, report_store):
@@ -226,3 +284,19 @@ def test_the_schedules_and_the_cli(ledger, clock, report_store, monkeypatch, cap
     with pytest.raises(reports_package.AuditFailed):
         clock.set(date(2025, 6, 3))
         jobs.daily_audit()
+
+
+def test_an_anchor_item_removed_from_the_table_fails_the_daily_audit(ledger, clock, report_store):
+    """Without the item of 2025-06-03 the audit would check against 2025-06-02 and miss a
+    history rewritten between the two: the locked file of 2025-06-03 shows the gap."""
+    cards_with_history(ledger, clock)
+    assert run_audit(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW).ok
+    assert run_audit(ledger, report_store, "niimi", date(2025, 6, 3), now=NOW).ok
+    boto3.client("dynamodb", region_name="ap-northeast-1").delete_item(
+        TableName=ledger.store.table.name, Key={"pk": {"S": "ANCHOR#niimi"}, "sk": {"S": "2025-06-03"}})
+    report = run_audit(ledger, report_store, "niimi", date(2025, 6, 4), now=NOW)
+    assert report.anchor == date(2025, 6, 2)
+    assert report.anchor_problem == ("the table has no anchor item for 2025-06-03, "
+                                     "whose file is in the anchors bucket")
+    assert not report.ok
+    assert run_audit(ledger, report_store, "okayama", date(2025, 6, 4), now=NOW).ok  # another issuer's files

@@ -52,7 +52,7 @@ def reports(store, s3) -> Reports:
         directory.put_merchant(Merchant(mid, "niimi", name, "新見", "小売"))
     directory.put_merchant(Merchant("OK-1", "okayama", "岡山の店", "岡山", "小売"))
     return Reports(
-        ReportStore(store.table, s3, BUCKET),
+        ReportStore(store.table, s3, BUCKET, anchors_bucket=BUCKET),  # no anchors here
         lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)},
     )
 

@@ -1,7 +1,8 @@
 """The deployable stack: `chalice package --merge-template infra/template.json` (what `make
 package` runs), checked by cfn-lint, and the properties the runbook relies on: the table's
-recovery and TTL, every alarm, CloudFront's routes, private buckets and IAM without
-wildcard data actions. No AWS account is needed: only the generated template is read."""
+recovery and TTL, every alarm, CloudFront's routes, private buckets, the anchors bucket's
+Object Lock, and one IAM role per function kind with only the actions it uses. No AWS
+account is needed: only the generated template is read."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tools import iam_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -127,8 +130,11 @@ def test_cloudfront_serves_the_pwa_privately_and_routes_api_to_api_gateway(resou
     secret = "{{resolve:secretsmanager:chiiki-points/${Stage}:SecretString:origin_key}}"
     assert header == {"HeaderName": "X-Chiiki-Origin", "HeaderValue": {"Fn::Sub": secret}}
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        # The functions get the secret's name only; the API reads the keys at run time.
         own = function["Properties"]["Environment"]["Variables"]
-        assert own["CHIIKI_ORIGIN_KEY"] == secret.replace("${Stage}", STAGE), name
+        assert own["CHIIKI_SECRET_ID"] == f"chiiki-points/{STAGE}", name
+        assert not {"CHIIKI_SECRET_KEY", "CHIIKI_ORIGIN_KEY"} & set(own), name
+        assert "resolve:secretsmanager" not in json.dumps(function), name
 
     default = config["DefaultCacheBehavior"]
     site = origins[default["TargetOriginId"]]
@@ -148,7 +154,7 @@ def test_cloudfront_serves_the_pwa_privately_and_routes_api_to_api_gateway(resou
 
 def test_buckets_are_private_encrypted_and_tls_only(resources):
     buckets = of_type(resources, "AWS::S3::Bucket")
-    assert set(buckets) == {"ImportsBucket", "ReportsBucket", "SiteBucket"}
+    assert set(buckets) == {"ImportsBucket", "ReportsBucket", "SiteBucket", "AnchorsBucket"}
     for name, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
@@ -160,6 +166,21 @@ def test_buckets_are_private_encrypted_and_tls_only(resources):
         assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                    for s in policy), name
     assert buckets["ReportsBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_anchors_go_to_a_bucket_locked_in_compliance_mode(template, resources):
+    anchors = resources["AnchorsBucket"]
+    props = anchors["Properties"]
+    assert props["ObjectLockEnabled"] is True
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}  # Object Lock needs it
+    assert props["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": {"Ref": "AnchorRetentionDays"}}},
+    }
+    assert template["Parameters"]["AnchorRetentionDays"]["Default"] == 3650
+    assert "LifecycleConfiguration" not in props  # nothing expires a locked anchor early
+    assert anchors["DeletionPolicy"] == "Retain"
+    assert props["BucketName"] == {"Fn::Sub": "chiiki-points-${Stage}-anchors-${AWS::AccountId}"}
 
 
 def test_csv_dropped_in_the_imports_bucket_invokes_the_import_function(resources):
@@ -177,11 +198,12 @@ def test_every_function_knows_the_buckets_and_is_traced(template, resources):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["CHIIKI_IMPORTS_BUCKET"] == resources["ImportsBucket"]["Properties"]["BucketName"]
     assert variables["CHIIKI_REPORTS_BUCKET"] == resources["ReportsBucket"]["Properties"]["BucketName"]
+    assert variables["CHIIKI_ANCHORS_BUCKET"] == resources["AnchorsBucket"]["Properties"]["BucketName"]
     assert variables["CHIIKI_STAGE"] == {"Ref": "Stage"}
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
         assert function["Properties"]["Tracing"] == "Active", name
         own = function["Properties"]["Environment"]["Variables"]
-        assert not {"CHIIKI_IMPORTS_BUCKET", "CHIIKI_REPORTS_BUCKET"} & set(own), name  # would override Globals
+        assert not {"CHIIKI_IMPORTS_BUCKET", "CHIIKI_REPORTS_BUCKET", "CHIIKI_ANCHORS_BUCKET"} & set(own), name
     assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
 
 
@@ -197,6 +219,91 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _role_statements(resources: dict) -> dict[str, list[dict]]:
+    """Each function's role's statements, by the function's name in .chalice/config.json."""
+    names = {"APIHandler": iam_policies.API}
+    names |= {"".join(part.title() for part in f.split("-")): f
+              for f in iam_policies.FUNCTIONS if f != iam_policies.API}
+    roles = {}
+    for logical, function in of_type(resources, "AWS::Serverless::Function").items():
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        roles[names.get(logical, logical)] = [
+            s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    return roles
+
+
+def _actions(statements: list[dict]) -> set[str]:
+    return {a for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+
+
+def _resources_of(statements: list[dict], action: str) -> set[str]:
+    return {r for s in statements if action in _as_list(s["Action"]) for r in _as_list(s["Resource"])}
+
+
+BASE = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LEDGER = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable",
+          "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+READS = {"s3:GetObject", "s3:GetObjectVersion"}
+# What each function kind may do, and nothing more. A new function kind needs a line
+# here, an entry in tools/iam_policies.py and its iam_policy_file in .chalice/config.json.
+EXPECTED_ACTIONS = {
+    "api_handler": BASE | LEDGER | {"dynamodb:DeleteItem", "ses:SendEmail", "secretsmanager:GetSecretValue",
+                                    "s3:ListBucket", "sqs:SendMessage"} | READS,
+    "send-mail": BASE | {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+    "expire-points": BASE | LEDGER,
+    "grant-rebates": BASE | LEDGER,
+    "grant-campaigns": BASE | LEDGER,
+    "sweep-dormant": BASE | LEDGER | {"dynamodb:DeleteItem"},
+    "send-reminders": BASE | LEDGER | {"dynamodb:DeleteItem", "ses:SendEmail"},
+    "write-reports": BASE | {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable",
+                             "s3:PutObject", "s3:ListBucket"} | READS,
+    "audit-chains": BASE | {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable",
+                            "dynamodb:Scan", "dynamodb:PutItem", "s3:PutObject", "s3:ListBucket",
+                            "s3:ListBucketVersions"} | READS,
+    "import-csv": BASE | LEDGER | {"s3:PutObject", "s3:ListBucket"} | READS,
+}
+
+
+def test_every_function_has_its_own_role_with_only_what_it_uses(resources):
+    roles = _role_statements(resources)
+    assert set(roles) == set(EXPECTED_ACTIONS)  # a new function kind needs its own policy (tools/iam_policies.py)
+    functions = of_type(resources, "AWS::Serverless::Function").values()
+    assert len({json.dumps(f["Properties"]["Role"]) for f in functions}) == len(roles)  # none shared
+    for name, statements in roles.items():
+        assert _actions(statements) == EXPECTED_ACTIONS[name], name
+        assert not [a for a in _actions(statements) if "*" in a], name
+
+
+def test_who_may_touch_the_secret_the_anchors_and_the_report_files(resources):
+    roles = _role_statements(resources)
+    account = "${aws:PrincipalAccount}"
+    reports, anchors = (f"arn:aws:s3:::chiiki-points-{STAGE}-{kind}-{account}" for kind in ("reports", "anchors"))
+    secret = f"arn:aws:secretsmanager:*:*:secret:chiiki-points/{STAGE}-??????"
+    for name, statements in roles.items():
+        writes = _resources_of(statements, "s3:PutObject")
+        # Only the audit writes anchors; the API writes no bucket at all.
+        assert all(not w.startswith(anchors) for w in writes) or name == "audit-chains", name
+        if name == "api_handler":
+            assert writes == set()
+        # Only the API reads the stage secret, and only that secret.
+        assert _resources_of(statements, "secretsmanager:GetSecretValue") == ({secret} if name == "api_handler"
+                                                                              else set()), name
+        # Only the audit scans the table.
+        assert ("dynamodb:Scan" in _actions(statements)) == (name == "audit-chains"), name
+    audit = roles["audit-chains"]
+    assert _resources_of(audit, "s3:PutObject") == {f"{anchors}/anchors/*"}
+    assert _resources_of(audit, "s3:GetObjectVersion") == {f"{anchors}/anchors/*"}
+    assert not any(reports in r for r in _resources_of(audit, "s3:GetObject"))
+    assert _resources_of(roles["write-reports"], "s3:PutObject") == {f"{reports}/reports/*"}
+    imports = f"arn:aws:s3:::chiiki-points-{STAGE}-imports-{account}"
+    assert _resources_of(roles["import-csv"], "s3:PutObject") == {f"{imports}/_continue/*",
+                                                                  f"{reports}/import-results/*"}
+    table = f"arn:aws:dynamodb:*:*:table/chiiki-points-{STAGE}"
+    assert _resources_of(roles["expire-points"], "dynamodb:Query") == {table, f"{table}/index/by-expiry"}
+    assert _resources_of(roles["grant-rebates"], "dynamodb:Query") == {table}
+
+
 def test_no_wildcard_actions_and_data_access_names_its_resources(resources):
     statements = _statements(resources)
     assert statements
@@ -204,27 +311,27 @@ def test_no_wildcard_actions_and_data_access_names_its_resources(resources):
         for action in _as_list(statement["Action"]):
             assert "*" not in action, statement
             service = action.split(":")[0]
-            if service in ("dynamodb", "s3", "ses"):
+            if service in ("dynamodb", "s3", "ses", "secretsmanager"):
                 for resource in _as_list(statement["Resource"]):
                     assert resource != "*", statement
-    resources_of = {a: _as_list(s["Resource"]) for s in statements for a in _as_list(s["Action"])}
-    table = f"arn:aws:dynamodb:*:*:table/chiiki-points-{STAGE}"
-    assert set(resources_of["dynamodb:PutItem"]) == {table, f"{table}/index/by-expiry", f"{table}/index/by-dormancy"}
+    metrics = [s for s in statements if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
+    assert all(s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ChiikiPoints"}} for s in metrics)
     # The buckets' names carry the account id; IAM fills in the function's own account.
     bucket_name = resources["ImportsBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     expected = bucket_name.replace("${Stage}", STAGE).replace("${AWS::AccountId}", "${aws:PrincipalAccount}")
-    assert f"arn:aws:s3:::{expected}/*" in resources_of["s3:GetObject"]
-    metrics = [s for s in statements if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
-    assert all(s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ChiikiPoints"}} for s in metrics)
+    assert f"arn:aws:s3:::{expected}/*" in _resources_of(_role_statements(resources)["import-csv"], "s3:GetObject")
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_the_policy_files_and_the_config_agree(stage):
-    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    assert iam_policies.main(["--check"]) == 0  # every file as tools/iam_policies.py writes it
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     assert config["autogen_policy"] is False and config["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
-    actions = [a for s in policy["Statement"] for a in _as_list(s["Action"])]
-    assert not [a for a in actions if "*" in a]
+    own = config["stages"][stage]["lambda_functions"]
+    for function in iam_policies.FUNCTIONS:
+        if function != iam_policies.API:
+            assert own[function]["iam_policy_file"] == iam_policies.policy_file(stage, function), function
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
     table = config["stages"][stage]["environment_variables"]["CHIIKI_TABLE"]
     assert table == f"chiiki-points-{stage}"
     assert all(table in r for s in policy["Statement"] if s["Sid"] == "Ledger" for r in s["Resource"])
@@ -232,7 +339,7 @@ def test_the_policy_files_and_the_config_agree(stage):
     (mail,) = [s for s in policy["Statement"] if s["Sid"] == "Mail"]
     assert mail["Resource"].endswith(f":identity/{mail_domain}")
     infra = json.loads((ROOT / "infra" / "template.json").read_text())
-    assert infra["Parameters"]["MailDomain"]["Default"] == mail_domain
+    assert infra["Parameters"]["MailDomain"]["Default"] == mail_domain == iam_policies.MAIL_DOMAIN
 
 
 def test_mypage_mail_goes_through_a_queue_with_a_dead_letter_queue_and_its_alarm(template, resources):

@@ -37,3 +37,20 @@ def test_the_mail_queue_comes_from_the_environment_with_local_defaults(monkeypat
     url = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/chiiki-points-prod-mail"
     monkeypatch.setenv("CHIIKI_MAIL_QUEUE_URL", url)  # infra/template.json: Ref MailQueue
     assert settings.get_settings().mail_queue_url == url
+def test_a_deployed_function_knows_only_the_secrets_name(monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chiiki-points-prod")
+    monkeypatch.delenv("CHIIKI_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CHIIKI_ORIGIN_KEY", raising=False)
+    monkeypatch.setenv("CHIIKI_SECRET_ID", "chiiki-points/prod")
+    s = settings.get_settings()  # reads no secret: services.session_key() does, on first use
+    assert (s.secret_key, s.origin_key, s.secret_id, s.secret_max_age_s) == (None, None, "chiiki-points/prod", 300.0)
+
+
+def test_locally_the_plain_values_or_the_development_secret_are_used(monkeypatch):
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "CHIIKI_SECRET_KEY", "CHIIKI_SECRET_ID", "CHIIKI_ORIGIN_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.get_settings().secret_key == settings.LOCAL_SECRET.encode()
+    settings.get_settings.cache_clear()
+    monkeypatch.setenv("CHIIKI_SECRET_ID", "chiiki-points/dev")
+    monkeypatch.setenv("CHIIKI_SECRET_KEY", "plain")
+    assert settings.get_settings().secret_key == b"plain"  # a plain value wins over the secret
