@@ -112,6 +112,11 @@ class Event:
         return self.opens_at <= now < self.closes_at
 
 
+# One e-money payment or charge record is at most what an ICOCA card can hold as e-money
+# (20,000 yen, §6.2, §7): a larger claim cannot be a real card transaction.
+EMONEY_MAX_YEN = 20_000
+
+
 class TxnKind(StrEnum):
     EMONEY_PAYMENT = "emoney_payment"
     CHARGE = "charge"

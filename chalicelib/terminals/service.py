@@ -23,6 +23,7 @@ from ..table import Claim, ClaimExists
 from ..ttl_cache import TTLCache
 from . import keys
 from .domain import (
+    EMONEY_MAX_YEN,
     CardTxn,
     Event,
     Merchant,
@@ -37,10 +38,12 @@ from .domain import (
 from .errors import (
     AlreadyCancelled,
     AlreadyCheckedIn,
+    AmountOverLimit,
     EventClosed,
     ModeNotAllowed,
     NonceReused,
     RecordConflict,
+    RecordRefused,
     SignatureRejected,
     UnknownRecord,
 )
@@ -264,6 +267,8 @@ class TerminalService:
                 card_seq: int, charge_kind: str | None) -> dict:
         if isinstance(amount, bool) or amount <= 0:
             raise InvalidAmount(amount)
+        if amount > EMONEY_MAX_YEN:
+            raise _refused(AmountOverLimit(EMONEY_MAX_YEN), caller)
         now = self.clock()
         if not now - RECORD_MAX_AGE <= at <= now + RECORD_MAX_AHEAD:
             raise InvalidRequest("the transaction time is too far from now")
@@ -312,6 +317,11 @@ class TerminalService:
             self.store.put_claims([caller.nonce], "repeat")
         except ClaimExists as exc:
             raise exc.claim.error() from exc
+
+
+def _refused(exc: RecordRefused, caller: Caller) -> RecordRefused:
+    exc.terminal = caller.terminal.terminal_id
+    return exc
 
 
 def _payment_id(terminal: Terminal, request_id: str) -> str:
