@@ -360,6 +360,10 @@ class Issuer:
     rebate_bps: int = 100
     dormancy_months: int = 60
     closures: tuple[date, ...] = ()
+    # E-money (payments, and charges apart) one terminal and one card may have recorded
+    # per day, in yen (§6.2): a terminal's key cannot claim more than this in a day.
+    emoney_terminal_daily_yen: int = 1_000_000
+    emoney_card_daily_yen: int = 100_000
 
     def local_date(self, instant: datetime) -> date:
         from zoneinfo import ZoneInfo

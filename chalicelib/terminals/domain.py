@@ -123,6 +123,23 @@ class TxnKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class DailyLimit:
+    """The issuer's cap on the yen one terminal, or one card (per kind of record), may
+    have recorded on one day: the issuer's date as the records arrive, whatever time they
+    report, so a key cannot spread its claims over past days (§6.2)."""
+
+    scope: str  # "terminal" or "card"
+    subject: str  # the terminal id, or the card's IDm
+    kind: TxnKind
+    day: date
+    limit: int  # yen
+
+    def admits(self, amount: int) -> bool:
+        """Whether one record of `amount` can fit in an empty day (checked before the write)."""
+        return amount <= self.limit
+
+
+@dataclass(frozen=True)
 class CardTxn:
     """An e-money payment or a charge, recorded once per card transaction sequence number."""
 
@@ -140,6 +157,7 @@ class CardTxn:
     rebate_bps: int | None = None
     cancelled: bool = False
     cancel_request_id: str | None = None
+    counted_on: date | None = None  # the day whose daily limits it counts in (see DailyLimit)
 
     def fingerprint_fields(self) -> dict:
         """What makes two reports the same transaction. Not the request id, which a resend

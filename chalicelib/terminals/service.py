@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from ..ledger.domain import Actor, Source
+from ..ledger.domain import Actor, Issuer, Source
 from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssuer
 from ..ledger.service import Ledger
 from ..table import Claim, ClaimExists
@@ -25,6 +25,7 @@ from . import keys
 from .domain import (
     EMONEY_MAX_YEN,
     CardTxn,
+    DailyLimit,
     Event,
     Merchant,
     Mode,
@@ -39,16 +40,18 @@ from .errors import (
     AlreadyCancelled,
     AlreadyCheckedIn,
     AmountOverLimit,
+    CardDailyLimit,
     EventClosed,
     ModeNotAllowed,
     NonceReused,
     RecordConflict,
     RecordRefused,
     SignatureRejected,
+    TerminalDailyLimit,
     UnknownRecord,
 )
 from .signatures import MAX_SKEW, claimed_key_id, verify
-from .store import TerminalStore, TxnChanged, TxnExists, txn_fingerprint
+from .store import OverDailyLimit, TerminalStore, TxnChanged, TxnExists, txn_fingerprint
 
 # How far a reported payment or charge time may lie from the server's clock. Records
 # queued offline on a terminal may arrive days late; none may come from the future.
@@ -233,8 +236,13 @@ class TerminalService:
                 self._spend_nonce(caller)
                 return result
             raise AlreadyCancelled()
+        issuer = self.ledger.issuer(txn.issuer)
+        today = issuer.local_date(self.clock())
+        # Cancelled the day it was recorded, a payment leaves that day's totals again
+        # (a clerk's mistake undone does not use up the store's limit); a past day's are moot.
+        give_back = _daily_limits(issuer, txn.terminal_id, idm, txn.kind, today) if txn.counted_on == today else ()
         try:
-            self.store.cancel_txn(txn, request_id, [caller.nonce])
+            self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back)
         except TxnChanged as exc:
             raise AlreadyCancelled() from exc
         except ClaimExists as exc:
@@ -279,6 +287,11 @@ class TerminalService:
         if card.status.closed:
             raise CardClosed(card.status.value)
         issuer = self.ledger.issuer(terminal.issuer)
+        today = issuer.local_date(now)
+        limits = _daily_limits(issuer, terminal.terminal_id, idm, kind, today)
+        for limit in limits:
+            if not limit.admits(amount):
+                raise _refused(_over(limit), caller)
         merchant = self._merchant(terminal)
         day = issuer.local_date(at)
         rate = None
@@ -297,12 +310,15 @@ class TerminalService:
             request_id=request_id,
             charge_kind=charge_kind,
             rebate_bps=rate,
+            counted_on=today,
         )
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
         arrival_month = issuer.local_date(now).strftime("%Y-%m")
         try:
-            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month)
+            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month, limits=limits)
+        except OverDailyLimit as exc:
+            raise _refused(_over(exc.limit), caller) from exc
         except TxnExists as exc:
             if exc.fingerprint != print_:
                 raise RecordConflict("another transaction with this card sequence number is recorded") from exc
@@ -317,6 +333,17 @@ class TerminalService:
             self.store.put_claims([caller.nonce], "repeat")
         except ClaimExists as exc:
             raise exc.claim.error() from exc
+
+
+def _daily_limits(issuer: Issuer, terminal_id: str, idm: str, kind: TxnKind, today: date) -> tuple[DailyLimit, ...]:
+    return (
+        DailyLimit("terminal", terminal_id, kind, today, issuer.emoney_terminal_daily_yen),
+        DailyLimit("card", idm, kind, today, issuer.emoney_card_daily_yen),
+    )
+
+
+def _over(limit: DailyLimit) -> RecordRefused:
+    return TerminalDailyLimit(limit.limit) if limit.scope == "terminal" else CardDailyLimit(limit.limit)
 
 
 def _refused(exc: RecordRefused, caller: Caller) -> RecordRefused:

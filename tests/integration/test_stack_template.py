@@ -231,3 +231,22 @@ def test_the_policy_files_and_the_config_agree(stage):
     assert mail["Resource"].endswith(f":identity/{mail_domain}")
     infra = json.loads((ROOT / "infra" / "template.json").read_text())
     assert infra["Parameters"]["MailDomain"]["Default"] == mail_domain
+
+
+def test_refused_emoney_records_raise_an_alarm_whatever_the_reason(template, resources):
+    """Issue 12 item 1: every reason the terminal API refuses a record for (chalicelib's
+    RecordRefused subclasses) is summed by the records-refused alarm."""
+    from chalicelib.terminals import errors
+
+    alarm = resources["EmoneyRecordsRefusedAlarm"]["Properties"]
+    watched = {dims["reason"] for ns, metric, dims in _alarm_metrics(resources["EmoneyRecordsRefusedAlarm"])
+               if (ns, metric) == ("ChiikiPoints", "EmoneyRecordRefused")
+               and {k: v for k, v in dims.items() if k != "reason"} == {"service": "chiiki-points",
+                                                                          "stage": {"Ref": "Stage"}}}
+    reasons = {cls.reason for cls in errors.RecordRefused.__subclasses__()}
+    assert reasons == {"amount", "terminal_day", "card_day"} and watched == reasons
+    (shown,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True)]
+    assert all(f"FILL({q['Id']}, 0)" in shown["Expression"] for q in alarm["Metrics"] if "MetricStat" in q)
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert alarm["Threshold"] == {"Ref": "EmoneyRecordRefusedThreshold"}
+    assert template["Parameters"]["EmoneyRecordRefusedThreshold"]["Default"] == 1
