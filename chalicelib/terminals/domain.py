@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from ..ledger.domain import rebate_points
+
 
 class Mode(StrEnum):
     STORE = "store"
@@ -196,3 +198,14 @@ class RebateAccount:
     @property
     def carried(self) -> int:
         return self.earned - self.granted
+
+
+def rebate_request_id(issuer: str, month: str, idm: str) -> str:
+    """The request id of the rebate grant for a card's month: the rebate job grants under
+    it, once; a cancel finds that month's rebate lot by it."""
+    return f"rebate:{issuer}:{month}:{idm}"
+
+
+def rebate_owed_back(weighted: int, txn: CardTxn) -> int:
+    """What a settled month's rebate falls by when payment `txn` leaves its sums."""
+    return rebate_points(weighted) - rebate_points(weighted - txn.amount * (txn.rebate_bps or 0))

@@ -17,7 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ..ledger.domain import Actor, Issuer, Source
-from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssuer
+from ..ledger.errors import (
+    CardClosed,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidRequest,
+    NothingToTakeBack,
+    WrongIssuer,
+)
 from ..ledger.service import Ledger
 from ..table import Claim, ClaimExists
 from ..ttl_cache import TTLCache
@@ -35,6 +42,8 @@ from .domain import (
     TerminalStatus,
     TxnKind,
     rebate_bps,
+    rebate_owed_back,
+    rebate_request_id,
 )
 from .errors import (
     AlreadyCancelled,
@@ -51,7 +60,16 @@ from .errors import (
     UnknownRecord,
 )
 from .signatures import MAX_SKEW, claimed_key_id, verify
-from .store import OverDailyLimit, TerminalStore, TxnChanged, TxnExists, txn_fingerprint
+from .store import (
+    MONTH_ATTEMPTS,
+    MonthMoved,
+    MonthSettled,
+    OverDailyLimit,
+    TerminalStore,
+    TxnChanged,
+    TxnExists,
+    txn_fingerprint,
+)
 
 # How far a reported payment or charge time may lie from the server's clock. Records
 # queued offline on a terminal may arrive days late; none may come from the future.
@@ -242,12 +260,49 @@ class TerminalService:
         # (a clerk's mistake undone does not use up the store's limit); a past day's are moot.
         give_back = _daily_limits(issuer, txn.terminal_id, idm, txn.kind, today) if txn.counted_on == today else ()
         try:
-            self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back)
-        except TxnChanged as exc:
+            self._cancel(caller, txn, request_id, give_back)
+        except (TxnChanged, IdempotencyConflict) as exc:
             raise AlreadyCancelled() from exc
         except ClaimExists as exc:
             raise exc.claim.error() from exc
         return result
+
+    def _cancel(self, caller: Caller, txn: CardTxn, request_id: str, give_back: tuple[DailyLimit, ...]) -> None:
+        """Take the payment out of its month. In a month the rebate job has already
+        settled (rare: a cancel weeks later), the rebate it earned is taken back at once
+        from what remains of that month's rebate lot, in the cancel's own transaction,
+        and only the rest is carried into later rebates (§6.2). That costs three more
+        round trips: the settled month is found by the refused first write, then read."""
+        try:
+            self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back, unless_settled=True)
+            return
+        except MonthSettled as settled:
+            weighted: int | None = settled.weighted
+        for _ in range(MONTH_ATTEMPTS):
+            owed = rebate_owed_back(weighted, txn) if weighted is not None else 0
+            if owed <= 0:
+                break
+            try:
+                self.ledger.take_back_rebate(
+                    txn.idm,
+                    owed,
+                    rebate_request_id=rebate_request_id(txn.issuer, txn.month, txn.idm),
+                    month=txn.month,
+                    request_id=f"rebate-back:{txn.issuer}:{txn.idm}:{txn.card_seq}:{request_id}",
+                    actor=caller.actor,
+                    reason=f"e-money rebate for {txn.month} taken back: a payment of {txn.amount} yen was cancelled",
+                    issuer_id=txn.issuer,
+                    claims=[caller.nonce],
+                    writes=functools.partial(self.store.settled_cancel_writes, txn, request_id, weighted,
+                                             give_back=give_back),
+                )
+                return
+            except (NothingToTakeBack, CardClosed):
+                break
+            except MonthMoved:
+                weighted = self.store.settled_weighted(txn)
+        # Nothing of the lot to take (spent, expired, never granted): all is carried.
+        self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back)
 
     def checkin(self, caller: Caller, *, request_id: str, idm: str) -> dict:
         terminal = caller.terminal

@@ -18,7 +18,9 @@ expire by TTL a day after their day.
 
 A month's accrual is open until the rebate job settles it (`closed`). A payment or
 cancel recorded for a settled month changes the card's rebate account in the same
-transaction instead, so the difference is carried into the next rebate (§6.2).
+transaction instead, so the difference is carried into the next rebate (§6.2). A cancel
+that takes the rebate back from the month's lot commits the same writes
+(`settled_cancel_writes`) in the ledger entry's own transaction.
 """
 
 from __future__ import annotations
@@ -143,6 +145,20 @@ class TxnExists(Exception):
 
 class TxnChanged(Exception):
     """The record changed between our read and our write (a concurrent cancel)."""
+
+
+class MonthSettled(Exception):
+    """The payment's month is already settled by the rebate job: nothing was written.
+    `weighted` is the month's sum as read, for the cancel's rebate take-back."""
+
+    def __init__(self, weighted: int) -> None:
+        super().__init__("the payment's month is already settled")
+        self.weighted = weighted
+
+
+class MonthMoved(Exception):
+    """A settled month's sums changed between our read and our write (a late record or
+    another cancel): read them again."""
 
 
 class OverDailyLimit(Exception):
@@ -313,31 +329,48 @@ class TerminalStore:
         put_claims(self.connection, claims, by)
 
     def cancel_txn(
-        self, txn: CardTxn, request_id: str, claims: Sequence[Claim], *, give_back: Sequence[DailyLimit] = ()
+        self, txn: CardTxn, request_id: str, claims: Sequence[Claim], *, give_back: Sequence[DailyLimit] = (),
+        unless_settled: bool = False,
     ) -> None:
         """Mark an e-money payment cancelled and take it out of its month, once; its
         amount leaves the day totals of `give_back` (today's, when it was counted today).
+        With `unless_settled`, a payment whose month is settled is left to the caller
+        (MonthSettled, nothing written), to take its rebate back with `settled_cancel_writes`.
         Raises TxnChanged if it was cancelled meanwhile, or ClaimExists."""
-        pk, sk = keys.txn(txn.idm, txn.card_seq)
 
         def mark(tx: Transaction) -> None:
-            tx.update(
-                TxnItem(pk, sk),
-                [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
-                "txn",
-                TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
-            )
-            for limit in give_back:
-                _count_day(tx, limit, -txn.amount)
+            _mark_cancelled(tx, txn, request_id, give_back)
 
         try:
-            self._with_month(mark, txn, -1, claims, request_id)
+            self._with_month(mark, txn, -1, claims, request_id, stop_when_settled=unless_settled)
         except Refused as exc:
             raise TxnChanged() from exc
 
+    def settled_weighted(self, txn: CardTxn) -> int | None:
+        """The settled month's `weighted` sum of the payment as it stands, or None if open."""
+        settled = self._settled_accrual(txn)
+        return None if settled is None else settled.weighted
+
+    def settled_cancel_writes(
+        self, txn: CardTxn, request_id: str, weighted: int, taken_back: int, give_back: Sequence[DailyLimit] = ()
+    ) -> list[Write]:
+        """The cancel of a payment of a settled month as writes for a ledger change's own
+        transaction (the entry taking `taken_back` points off the month's rebate lot): the
+        record marked cancelled, the month's sums under their value as read (`weighted`),
+        and the card's rebate account moved by what the month now earns less, of which
+        `taken_back` is no longer owed: it leaves `granted`, so only the rest is carried
+        into later rebates. The writes are what `cancel_txn` would commit, named alike;
+        a failed condition refuses with TxnChanged (cancelled meanwhile) or MonthMoved."""
+        writes = _Writes({"txn": TxnChanged, "month": MonthMoved},
+                         extra={"account": [RebateStateItem.granted.add(-taken_back)]})
+        _mark_cancelled(writes, txn, request_id, give_back)
+        settled = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm), weighted=weighted)
+        self._add_to_month(writes, txn, -1, settled, None)
+        return writes.done()
+
     def _with_month(
         self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
-        arrival_month: str | None = None,
+        arrival_month: str | None = None, *, stop_when_settled: bool = False,
     ) -> None:
         """Write `first` (named "txn"), the month's job input and the claims in one
         transaction. A settled month is read and written under its current sums, with
@@ -358,6 +391,8 @@ class TerminalStore:
                 if "txn" in exc.names or any(isinstance(name, DailyLimit) for name in exc.names):
                     raise
                 settled = self._settled_accrual(txn)
+                if settled is not None and stop_when_settled:
+                    raise MonthSettled(settled.weighted) from exc
         raise Contended()
 
     @staticmethod
@@ -498,12 +533,48 @@ class TerminalStore:
             return None
 
 
+def _mark_cancelled(tx: Transaction | _Writes, txn: CardTxn, request_id: str, give_back: Sequence[DailyLimit]) -> None:
+    tx.update(
+        TxnItem(*keys.txn(txn.idm, txn.card_seq)),
+        [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
+        "txn",
+        TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
+    )
+    for limit in give_back:
+        _count_day(tx, limit, -txn.amount)
+
+
+class _Writes:
+    """Takes what would go into a Transaction (`update`, `put`, by name) as Writes for
+    another context's transaction, so one code path decides a record's bookkeeping
+    whichever transaction carries it. `errors` names the refusal of a named item's
+    condition; `extra` adds actions to a named update."""
+
+    def __init__(self, errors: dict[str, Callable[[], Exception]], extra: dict[str, list] | None = None) -> None:
+        self._errors = errors
+        self._extra = extra or {}
+        self._writes: list[Write] = []
+
+    def _error(self, name: object) -> Callable[[], Exception]:
+        return self._errors.get(name, Contended) if isinstance(name, str) else Contended
+
+    def update(self, item: TableItem, actions: list, name: object, condition: object = None) -> None:
+        extra = self._extra.get(name, []) if isinstance(name, str) else []
+        self._writes.append(Write(item, self._error(name), condition, (*actions, *extra)))
+
+    def put(self, item: TableItem, name: object, condition: object = None) -> None:
+        self._writes.append(Write(item, self._error(name), condition))
+
+    def done(self) -> list[Write]:
+        return list(self._writes)
+
+
 # A day total outlives its day by this much, then DynamoDB's TTL removes it: nothing
 # reads a past day's total (limits count today's records; a cancel gives back only today).
 DAY_TOTAL_KEPT = timedelta(days=2)
 
 
-def _count_day(tx: Transaction, limit: DailyLimit, amount: int) -> None:
+def _count_day(tx: Transaction | _Writes, limit: DailyLimit, amount: int) -> None:
     """Add `amount` yen to the day total of `limit`. Adding, its condition is that the
     total stays within the limit (DynamoDB judges it in the transaction, so records at
     once cannot overshoot); taking away (a cancel) has none."""
