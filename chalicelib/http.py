@@ -38,6 +38,8 @@ STATUS: dict[type[Exception], int] = {
     terminal_errors.EventClosed: 409,
     terminal_errors.AlreadyCheckedIn: 409,
     terminal_errors.AlreadyCancelled: 409,
+    terminal_errors.AmountOverLimit: 400,
+    terminal_errors.RecordRefused: 409,
     campaign_errors.InvalidCampaign: 400,
     campaign_errors.UnknownCampaign: 404,
     campaign_errors.CampaignExists: 409,
@@ -87,6 +89,8 @@ def json_errors(view: Callable) -> Callable:
         except (ledger_errors.LedgerError, MyPageError) as exc:
             if isinstance(exc, terminal_errors.SignatureRejected):
                 _signature_rejected(exc)
+            if isinstance(exc, terminal_errors.RecordRefused):
+                _record_refused(exc)
             return error_response(exc)
 
     return wrapper
@@ -98,3 +102,11 @@ def _signature_rejected(exc: terminal_errors.SignatureRejected) -> None:
     id the request claimed, so an operator can find the device."""
     observability.count(observability.SIGNATURE_REJECTED)
     observability.logger().info("signature rejected", extra={"code": exc.code, "terminal": exc.key_id})
+
+
+def _record_refused(exc: terminal_errors.RecordRefused) -> None:
+    """An e-money payment or charge record refused by a limit (§6.2): the records-refused
+    alarm counts these per reason (a spike means a terminal key claiming payments that
+    no card made, or limits set too low for a busy store)."""
+    observability.count(observability.EMONEY_RECORD_REFUSED, reason=exc.reason)
+    observability.logger().info("e-money record refused", extra={"code": exc.code, "terminal": exc.terminal})

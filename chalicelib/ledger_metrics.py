@@ -47,3 +47,8 @@ class MeteredLedger(Ledger):
         obs.count(obs.POINTS_VOIDED, result.get("voided", 0))
         obs.count(obs.POINTS_EXPIRED, result.get("expired", 0))
         return result
+
+    def take_back_rebate(self, idm: str, points: int, *args: Any, **kwargs: Any) -> dict:
+        result = super().take_back_rebate(idm, points, *args, **kwargs)
+        obs.count(obs.POINTS_VOIDED, result.get("taken_back", 0))
+        return result

@@ -44,6 +44,7 @@ POINTS_CANCELLED = "PointsCancelled"  # point payments taken back (the points re
 REBATES_GRANTED = "RebatesGranted"  # rebate grants (cards), beside the points in PointsGranted{source=rebate}
 SIGNATURE_REJECTED = "SignatureRejected"
 MYPAGE_REFUSED = "MyPageRefused"  # MyPage attempts refused by a limit (codes, card links, logins)
+EMONEY_RECORD_REFUSED = "EmoneyRecordRefused"  # dimension `reason`: amount, terminal_day, card_day
 
 # These libraries log whole requests at DEBUG (item attributes, e-mail messages); they
 # stay at WARNING whatever the root level, so turning debugging on leaks no personal data.

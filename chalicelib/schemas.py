@@ -12,7 +12,13 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 class BodyInvalid(ValueError):
-    pass
+    """`field` (e.g. "data.amount") and `rule` (e.g. "maximum") say which check failed,
+    when the schema's validator tells, so a route can answer a limit with its own code."""
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
 
 
 @lru_cache(maxsize=1)
@@ -44,4 +50,6 @@ def parse(name: str, raw: bytes | None) -> dict[str, Any]:
     try:
         return _validator(name)(body)
     except Exception as exc:  # fastjsonschema.JsonSchemaException, imported lazily
-        raise BodyInvalid(getattr(exc, "message", str(exc))) from exc
+        raise BodyInvalid(
+            getattr(exc, "message", str(exc)), field=getattr(exc, "name", None), rule=getattr(exc, "rule", None)
+        ) from exc

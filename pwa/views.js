@@ -7,7 +7,8 @@ import {
 
 const id = encodeURIComponent;
 const SOURCE = { initial: '初回付与', rebate: '還元', event: 'イベント', admin: '行政ポイント', campaign: 'キャンペーン', transfer: '移行' };
-const KIND = { grant: '付与', spend: '利用', spend_cancel: '利用取消', expire: '失効', void: '抹消', transfer: '移行' };
+const KIND = { grant: '付与', spend: '利用', spend_cancel: '利用取消', expire: '失効', void: '抹消', transfer: '移行',
+  rebate_clawback: '還元取消' };
 
 const screen = (title, render, load, member = true) => ({ title, render, load, member });
 const page = (title, ...kids) => h('div', {}, h('h1', { tabindex: '-1' }, title), kids);

@@ -31,6 +31,11 @@ MESSAGES: dict[str, str] = {
     "not_found": "該当する取引が見つかりません",
     # records and events
     "record_conflict": "この取引は既に別の内容で記録されています。係員にお問い合わせください",
+    "record_refused": "この記録は受け付けられませんでした。運営事務局にお問い合わせください",
+    "amount_over_limit": "1回の電子マネー取引は20,000円までです。金額を確認してください",
+    "terminal_daily_limit": "この端末の本日の電子マネー記録の上限に達しました。運営事務局にお問い合わせください",
+    "card_daily_limit": "このカードの本日の電子マネー記録の上限に達しました。係員にお問い合わせください",
+    "nothing_to_take_back": "取り戻す還元ポイントがありません",
     "event_closed": "イベントの受付時間外です",
     "already_checked_in": "このカードは既にチェックイン済みです",
     # this terminal

@@ -293,13 +293,16 @@ def settings_show(api: Api, args: argparse.Namespace) -> Any:
 
 
 def settings_set(api: Api, args: argparse.Namespace) -> Any:
-    body: dict[str, Any] = {k: v for k, v in (("point_name", args.point_name), ("rebate_bps", args.rebate_bps))
+    body: dict[str, Any] = {k: v for k, v in (("point_name", args.point_name), ("rebate_bps", args.rebate_bps),
+                                              ("emoney_terminal_daily_yen", args.terminal_daily_yen),
+                                              ("emoney_card_daily_yen", args.card_daily_yen))
                             if v is not None}
     if args.add_closure or args.remove_closure:
         closures = set(api.call("GET", "/settings")["closures"]) | set(args.add_closure)
         body["closures"] = sorted(closures - set(args.remove_closure))
     if not body:
-        raise Failed("nothing to change: give --point-name, --rebate-bps, --add-closure or --remove-closure", 2)
+        raise Failed("nothing to change: give --point-name, --rebate-bps, --terminal-daily-yen, --card-daily-yen, "
+                     "--add-closure or --remove-closure", 2)
     return api.call("POST", "/settings", body), show_fields
 
 
@@ -493,10 +496,15 @@ def parser() -> argparse.ArgumentParser:
     settings = commands.add_parser("settings", help="the issuer's settings").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     command(settings, "show", settings_show, "the points' name, rates, validity, time zone and closure days")
-    sub = command(settings, "set", settings_set, "change the points' name, the default rebate rate or closure days")
+    sub = command(settings, "set", settings_set,
+                  "change the points' name, the default rebate rate, the daily e-money limits or closure days")
     sub.add_argument("--point-name")
     sub.add_argument("--rebate-bps", type=int, help="default e-money rebate rate for payments from now on "
                                                      "(basis points, 100 = 1%%)")
+    sub.add_argument("--terminal-daily-yen", type=int, help="e-money one terminal may record per day, in yen "
+                                                             "(default 1,000,000; 0 stops all records)")
+    sub.add_argument("--card-daily-yen", type=int, help="e-money payments (and charges apart) one card may have "
+                                                         "recorded per day, in yen (default 100,000)")
     sub.add_argument("--add-closure", action="append", default=[], metavar="YYYY-MM-DD",
                      help="a day the city office is closed (not a business day for the rebate); repeatable")
     sub.add_argument("--remove-closure", action="append", default=[], metavar="YYYY-MM-DD")

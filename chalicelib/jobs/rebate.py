@@ -12,9 +12,11 @@ Per card, the month's accrual is settled once. The grant, the accrual marked set
 transaction, so a payment or cancel recorded meanwhile, or a second run, makes it
 re-read, and nothing is granted twice. A payment or cancel recorded after its month is
 settled moves the account instead: the difference is carried into the next rebate,
-never below zero and never taken from points held (`rebate_to_grant`). A late payment
-also lists its card in the month it arrives (an accrual of nothing), so that next
-rebate comes even for a card that pays nothing more.
+never below zero (`rebate_to_grant`). A cancel first takes what it can back at once from
+that month's rebate lot (chalicelib/terminals/service.py), lowering the account's
+`granted` by as much, so only the rest is carried. A late payment also lists its card in
+the month it arrives (an accrual of nothing), so that next rebate comes even for a card
+that pays nothing more.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
 from ..ledger.errors import CardClosed, IdempotencyConflict
 from ..ledger.service import Ledger
 from ..table import Write, WriteRefused
-from ..terminals.domain import Accrual, RebateAccount
+from ..terminals.domain import Accrual, RebateAccount, rebate_request_id
 from ..terminals.store import TerminalStore
 from .expiry import JobInterrupted
 from .store import JobState
@@ -64,7 +66,7 @@ class RebateReport:
 
 
 def request_id(issuer_id: str, month: str, idm: str) -> str:
-    return f"rebate:{issuer_id}:{month}:{idm}"
+    return rebate_request_id(issuer_id, month, idm)
 
 
 def run_rebates(

@@ -8,6 +8,8 @@ movements, each moving points into or out of one lot:
     transfer_out                 points leave a lot
     cancel                       points spent earlier return to their lot
 
+A rebate taken back (entry kind ``rebate_clawback``) is a void of its rebate lot.
+
 Invariants (checked after every ledger test, see ``check_invariants``):
 
     balance(lots, day)  == sum of remaining over lots live on that day
@@ -282,6 +284,19 @@ def void(lots: Sequence[Lot], day: date) -> Change:
     return _empty_card(lots, day, Op.VOID)
 
 
+def take_back(lots: Sequence[Lot], lot_id: str, points: int, day: date) -> Change | None:
+    """Void up to `points` of what remains of lot `lot_id`, if it is live on `day`: a
+    rebate taken back after one of its payments was cancelled (§6.2). None when nothing
+    can be taken (the lot is spent, past, or not on the card)."""
+    _require_positive(points)
+    lot = next((lot for lot in lots if lot.lot_id == lot_id), None)
+    if lot is None or not lot.is_live(day) or lot.remaining == 0:
+        return None
+    taken = min(points, lot.remaining)
+    after = [replace(x, remaining=x.remaining - taken) if x.lot_id == lot_id else x for x in lots]
+    return Change(lots=_tidy(after, day), movements=(Movement(lot_id, Op.VOID, taken, lot.expires_on),))
+
+
 @dataclass(frozen=True)
 class TransferOutcome:
     source: Change
@@ -360,6 +375,10 @@ class Issuer:
     rebate_bps: int = 100
     dormancy_months: int = 60
     closures: tuple[date, ...] = ()
+    # E-money (payments, and charges apart) one terminal and one card may have recorded
+    # per day, in yen (§6.2): a terminal's key cannot claim more than this in a day.
+    emoney_terminal_daily_yen: int = 1_000_000
+    emoney_card_daily_yen: int = 100_000
 
     def local_date(self, instant: datetime) -> date:
         from zoneinfo import ZoneInfo

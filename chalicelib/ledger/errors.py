@@ -95,3 +95,10 @@ class LedgerBusy(LedgerError):
 class Contended(LedgerBusy):
     """DynamoDB cancelled a transaction because another one was changing the same item at
     that moment (TransactionConflict). Nothing was written; trying again is safe."""
+
+
+class NothingToTakeBack(LedgerError):
+    """The rebate lot to take points back from is gone, spent, past or was never granted:
+    nothing was written (the caller carries the difference into later rebates instead)."""
+
+    code = "nothing_to_take_back"

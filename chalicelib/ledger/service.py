@@ -32,6 +32,7 @@ from .errors import (
     InvalidRequest,
     LedgerBusy,
     LedgerError,
+    NothingToTakeBack,
     NotYourSpend,
     SpendNotFound,
     WrongIssuer,
@@ -73,6 +74,7 @@ class Decision:
     reason: str | None = None
     ref: str | None = None
     claims: tuple[Claim, ...] = ()
+    writes: tuple[Write, ...] = ()  # another context's items, decided with the change
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,49 @@ class Ledger:
             decide,
             issuer_id=issuer_id,
             also_read=(spend_id,),
+            claims=claims,
+        )
+
+    def take_back_rebate(
+        self,
+        idm: str,
+        points: int,
+        *,
+        rebate_request_id: str,
+        month: str,
+        request_id: str,
+        actor: Actor,
+        reason: str,
+        issuer_id: str,
+        claims: Sequence[Claim] = (),
+        writes: Callable[[int], Sequence[Write]],
+    ) -> dict:
+        """Take up to `points` back at once from what remains of the lot the rebate grant
+        `rebate_request_id` made for `month` (§6.2: a cancelled payment's share of a
+        rebate already granted), as a void of that lot with `reason`. `writes(taken)` are the caller's
+        items committed in the same transaction (its bookkeeping of what was taken).
+        Raises NothingToTakeBack, writing nothing, when no point of that lot can be taken;
+        CardClosed for a closed card."""
+        grant_id = keys.request_id_hash(rebate_request_id)
+
+        def decide(ctx: _Context) -> Decision:
+            card = ctx.cards[idm]
+            grant = ctx.requests.get(grant_id)
+            if grant is None or grant.kind != "grant" or grant.idm != idm:
+                raise NothingToTakeBack()
+            change = domain.take_back(card.lots, grant.result["lot"], points, ctx.day)
+            if change is None:
+                raise NothingToTakeBack()
+            taken = change.total(Op.VOID)
+            after = _moved(card, change.lots)
+            result = {"taken_back": taken, "owed": points, "month": month, "lot": grant.result["lot"],
+                      "balance": domain.balance(after.lots, ctx.day)}
+            return Decision("rebate_clawback", {idm: (after, change.movements)}, result, reason=reason, ref=grant_id,
+                            writes=tuple(writes(taken)))
+
+        params = {"points": points, "rebate": grant_id, "month": month, "reason": reason}
+        return self._change(
+            "rebate_clawback", [idm], request_id, actor, params, decide, issuer_id=issuer_id, also_read=(grant_id,),
             claims=claims,
         )
 
@@ -536,7 +581,7 @@ def _commit(
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
     # The report figures move with the entries, in the same transaction (no extra round trip).
     figures = aggregate_writes(issuer.issuer_id, first.idm, tallies(entries))
-    return Commit(cards, request, (*decision.claims, *claims), (*writes, *figures))
+    return Commit(cards, request, (*decision.claims, *claims), (*writes, *decision.writes, *figures))
 
 
 def _replay(original: StoredRequest, request_print: str) -> dict:

@@ -144,12 +144,23 @@ def entry_label(entry: Entry, merchant_names: dict[str, str]) -> str:
     if entry.kind == "spend":
         shop = merchant_names.get(entry.actor.merchant or "", "加盟店")
         return f"ポイント利用（{shop}）"
+    if entry.kind == "rebate_clawback":
+        return _rebate_clawback_label(entry, merchant_names)
     return {
         "spend_cancel": "ポイント利用の取消",
         "expire": "有効期限切れ",
         "void": "ポイントの無効化",
         "transfer": "カード再発行による移行",
     }.get(entry.kind, "ポイントの変更")
+
+
+def _rebate_clawback_label(entry: Entry, merchant_names: dict[str, str]) -> str:
+    """A rebate taken back because an e-money payment of its month was cancelled (§6.2):
+    which month's rebate, and the store whose cancel it was."""
+    year, _, month = str(entry.result.get("month", "")).partition("-")
+    shop = merchant_names.get(entry.actor.merchant or "", "加盟店")
+    when = f"{int(year)}年{int(month)}月分の" if year.isdigit() and month.isdigit() else ""
+    return f"{when}電子マネー還元の取消（{shop}での決済の取消による）"
 
 
 # --- expiry reminders ------------------------------------------------------------------

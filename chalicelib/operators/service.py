@@ -147,8 +147,9 @@ class Operators:
 
     def change_settings(self, op: Operator, changes: Mapping[str, object]) -> dict:
         """The settings an operator may change while the programme runs: the points' name,
-        the default e-money rebate rate (for payments made from now on) and the issuer's
-        closure days (the business calendar of the rebate's grant day)."""
+        the default e-money rebate rate (for payments made from now on), the daily limits
+        on recorded e-money per terminal and per card, and the issuer's closure days (the
+        business calendar of the rebate's grant day)."""
         if "closures" in changes:
             changes = {**changes, "closures": tuple(sorted(set(changes["closures"])))}
         issuer = self.ledger.change_issuer(op.issuer, **changes)

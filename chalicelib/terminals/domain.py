@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from ..ledger.domain import rebate_points
+
 
 class Mode(StrEnum):
     STORE = "store"
@@ -112,9 +114,31 @@ class Event:
         return self.opens_at <= now < self.closes_at
 
 
+# One e-money payment or charge record is at most what an ICOCA card can hold as e-money
+# (20,000 yen, §6.2, §7): a larger claim cannot be a real card transaction.
+EMONEY_MAX_YEN = 20_000
+
+
 class TxnKind(StrEnum):
     EMONEY_PAYMENT = "emoney_payment"
     CHARGE = "charge"
+
+
+@dataclass(frozen=True)
+class DailyLimit:
+    """The issuer's cap on the yen one terminal, or one card (per kind of record), may
+    have recorded on one day: the issuer's date as the records arrive, whatever time they
+    report, so a key cannot spread its claims over past days (§6.2)."""
+
+    scope: str  # "terminal" or "card"
+    subject: str  # the terminal id, or the card's IDm
+    kind: TxnKind
+    day: date
+    limit: int  # yen
+
+    def admits(self, amount: int) -> bool:
+        """Whether one record of `amount` can fit in an empty day (checked before the write)."""
+        return amount <= self.limit
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,7 @@ class CardTxn:
     rebate_bps: int | None = None
     cancelled: bool = False
     cancel_request_id: str | None = None
+    counted_on: date | None = None  # the day whose daily limits it counts in (see DailyLimit)
 
     def fingerprint_fields(self) -> dict:
         """What makes two reports the same transaction. Not the request id, which a resend
@@ -173,3 +198,14 @@ class RebateAccount:
     @property
     def carried(self) -> int:
         return self.earned - self.granted
+
+
+def rebate_request_id(issuer: str, month: str, idm: str) -> str:
+    """The request id of the rebate grant for a card's month: the rebate job grants under
+    it, once; a cancel finds that month's rebate lot by it."""
+    return f"rebate:{issuer}:{month}:{idm}"
+
+
+def rebate_owed_back(weighted: int, txn: CardTxn) -> int:
+    """What a settled month's rebate falls by when payment `txn` leaves its sums."""
+    return rebate_points(weighted) - rebate_points(weighted - txn.amount * (txn.rebate_bps or 0))

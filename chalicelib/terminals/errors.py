@@ -67,3 +67,37 @@ class AlreadyCancelled(TerminalError):
 
     def __init__(self) -> None:
         super().__init__("this payment has already been cancelled")
+
+
+class RecordRefused(TerminalError):
+    """An e-money payment or charge record refused by a limit that stops minting through
+    records (§6.2): nothing is written. Counted in the EmoneyRecordRefused metric, with
+    `reason` as its dimension, for the records-refused alarm."""
+
+    code = "record_refused"
+    reason = "refused"
+    terminal: str | None = None  # the refused terminal, for the operators' log
+
+
+class AmountOverLimit(RecordRefused):
+    code = "amount_over_limit"
+    reason = "amount"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"one e-money record is at most {limit} yen (the card's own e-money limit)")
+
+
+class TerminalDailyLimit(RecordRefused):
+    code = "terminal_daily_limit"
+    reason = "terminal_day"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this terminal has recorded its limit of {limit} yen of e-money today")
+
+
+class CardDailyLimit(RecordRefused):
+    code = "card_daily_limit"
+    reason = "card_day"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this card has had its limit of {limit} yen of e-money recorded today")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from ..ledger import keys as ledger_keys
 from ..ledger.keys import shard  # one shard rule for every sharded partition
 
@@ -14,6 +16,7 @@ ACCRUAL = "ACCRUAL#"
 CHARGES = "CHARGES#"
 CHECKIN = "CHECKIN#"
 RATE = "RATE#"
+EMONEY_DAY = "EMONEY_DAY#"
 
 
 def merchants(issuer: str) -> str:
@@ -63,6 +66,16 @@ def charges_shards(issuer: str, month: str) -> list[str]:
 
 def checkin(event_id: str, idm: str) -> tuple[str, str]:
     return f"{CHECKIN}{event_id}#{idm}", "CHECKIN"
+
+
+def terminal_day(terminal_id: str, day: date) -> tuple[str, str]:
+    """The yen one terminal has had recorded on one day (its daily limit)."""
+    return f"{EMONEY_DAY}{terminal_id}#{day.isoformat()}", "EMONEY_DAY"
+
+
+def card_day(idm: str, kind: str, day: date) -> tuple[str, str]:
+    """The yen of one kind of record (payments, charges) one card has had on one day."""
+    return ledger_keys.card(idm)[0], f"{EMONEY_DAY}{kind}#{day.isoformat()}"
 
 
 def rebate_rates(issuer: str) -> str:

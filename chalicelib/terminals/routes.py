@@ -12,8 +12,8 @@ from chalice import Blueprint
 from .. import services
 from ..http import json_errors
 from ..schemas import BodyInvalid, parse
-from .domain import Operation
-from .errors import InvalidBody
+from .domain import EMONEY_MAX_YEN, Operation
+from .errors import AmountOverLimit, InvalidBody
 
 if TYPE_CHECKING:
     from .service import Caller, TerminalService
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 PREFIX = "/api/terminal/v1"
+# The bodies whose amount is capped at EMONEY_MAX_YEN by the schema: over it is a refused
+# record (its own code, counted for the alarm), not a malformed body.
+RECORDS = frozenset({"EmoneyPaymentRequest", "ChargeRequest"})
 
 
 def signed_route(path: str, operation: Operation, schema: str):
@@ -37,6 +40,10 @@ def signed_route(path: str, operation: Operation, schema: str):
             try:
                 body = parse(schema, raw)
             except BodyInvalid as exc:
+                if schema in RECORDS and exc.field == "data.amount" and exc.rule == "maximum":
+                    refused = AmountOverLimit(EMONEY_MAX_YEN)
+                    refused.terminal = caller.terminal.terminal_id
+                    raise refused from exc
                 raise InvalidBody(str(exc)) from exc
             return handler(terminals, caller, body)
 

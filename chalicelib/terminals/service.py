@@ -11,19 +11,28 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from ..ledger.domain import Actor, Source
-from ..ledger.errors import CardClosed, InvalidAmount, InvalidRequest, WrongIssuer
+from ..ledger.domain import Actor, Issuer, Source
+from ..ledger.errors import (
+    CardClosed,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidRequest,
+    NothingToTakeBack,
+    WrongIssuer,
+)
 from ..ledger.service import Ledger
 from ..table import Claim, ClaimExists
 from ..ttl_cache import TTLCache
 from . import keys
 from .domain import (
+    EMONEY_MAX_YEN,
     CardTxn,
+    DailyLimit,
     Event,
     Merchant,
     Mode,
@@ -33,19 +42,34 @@ from .domain import (
     TerminalStatus,
     TxnKind,
     rebate_bps,
+    rebate_owed_back,
+    rebate_request_id,
 )
 from .errors import (
     AlreadyCancelled,
     AlreadyCheckedIn,
+    AmountOverLimit,
+    CardDailyLimit,
     EventClosed,
     ModeNotAllowed,
     NonceReused,
     RecordConflict,
+    RecordRefused,
     SignatureRejected,
+    TerminalDailyLimit,
     UnknownRecord,
 )
 from .signatures import MAX_SKEW, claimed_key_id, verify
-from .store import TerminalStore, TxnChanged, TxnExists, txn_fingerprint
+from .store import (
+    MONTH_ATTEMPTS,
+    MonthMoved,
+    MonthSettled,
+    OverDailyLimit,
+    TerminalStore,
+    TxnChanged,
+    TxnExists,
+    txn_fingerprint,
+)
 
 # How far a reported payment or charge time may lie from the server's clock. Records
 # queued offline on a terminal may arrive days late; none may come from the future.
@@ -230,13 +254,55 @@ class TerminalService:
                 self._spend_nonce(caller)
                 return result
             raise AlreadyCancelled()
+        issuer = self.ledger.issuer(txn.issuer)
+        today = issuer.local_date(self.clock())
+        # Cancelled the day it was recorded, a payment leaves that day's totals again
+        # (a clerk's mistake undone does not use up the store's limit); a past day's are moot.
+        give_back = _daily_limits(issuer, txn.terminal_id, idm, txn.kind, today) if txn.counted_on == today else ()
         try:
-            self.store.cancel_txn(txn, request_id, [caller.nonce])
-        except TxnChanged as exc:
+            self._cancel(caller, txn, request_id, give_back)
+        except (TxnChanged, IdempotencyConflict) as exc:
             raise AlreadyCancelled() from exc
         except ClaimExists as exc:
             raise exc.claim.error() from exc
         return result
+
+    def _cancel(self, caller: Caller, txn: CardTxn, request_id: str, give_back: tuple[DailyLimit, ...]) -> None:
+        """Take the payment out of its month. In a month the rebate job has already
+        settled (rare: a cancel weeks later), the rebate it earned is taken back at once
+        from what remains of that month's rebate lot, in the cancel's own transaction,
+        and only the rest is carried into later rebates (§6.2). That costs three more
+        round trips: the settled month is found by the refused first write, then read."""
+        try:
+            self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back, unless_settled=True)
+            return
+        except MonthSettled as settled:
+            weighted: int | None = settled.weighted
+        for _ in range(MONTH_ATTEMPTS):
+            owed = rebate_owed_back(weighted, txn) if weighted is not None else 0
+            if owed <= 0:
+                break
+            try:
+                self.ledger.take_back_rebate(
+                    txn.idm,
+                    owed,
+                    rebate_request_id=rebate_request_id(txn.issuer, txn.month, txn.idm),
+                    month=txn.month,
+                    request_id=f"rebate-back:{txn.issuer}:{txn.idm}:{txn.card_seq}:{request_id}",
+                    actor=caller.actor,
+                    reason=f"e-money rebate for {txn.month} taken back: a payment of {txn.amount} yen was cancelled",
+                    issuer_id=txn.issuer,
+                    claims=[caller.nonce],
+                    writes=functools.partial(self.store.settled_cancel_writes, txn, request_id, weighted,
+                                             give_back=give_back),
+                )
+                return
+            except (NothingToTakeBack, CardClosed):
+                break
+            except MonthMoved:
+                weighted = self.store.settled_weighted(txn)
+        # Nothing of the lot to take (spent, expired, never granted): all is carried.
+        self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back)
 
     def checkin(self, caller: Caller, *, request_id: str, idm: str) -> dict:
         terminal = caller.terminal
@@ -264,6 +330,8 @@ class TerminalService:
                 card_seq: int, charge_kind: str | None) -> dict:
         if isinstance(amount, bool) or amount <= 0:
             raise InvalidAmount(amount)
+        if amount > EMONEY_MAX_YEN:
+            raise _refused(AmountOverLimit(EMONEY_MAX_YEN), caller)
         now = self.clock()
         if not now - RECORD_MAX_AGE <= at <= now + RECORD_MAX_AHEAD:
             raise InvalidRequest("the transaction time is too far from now")
@@ -274,6 +342,11 @@ class TerminalService:
         if card.status.closed:
             raise CardClosed(card.status.value)
         issuer = self.ledger.issuer(terminal.issuer)
+        today = issuer.local_date(now)
+        limits = _daily_limits(issuer, terminal.terminal_id, idm, kind, today)
+        for limit in limits:
+            if not limit.admits(amount):
+                raise _refused(_over(limit), caller)
         merchant = self._merchant(terminal)
         day = issuer.local_date(at)
         rate = None
@@ -292,12 +365,15 @@ class TerminalService:
             request_id=request_id,
             charge_kind=charge_kind,
             rebate_bps=rate,
+            counted_on=today,
         )
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
         arrival_month = issuer.local_date(now).strftime("%Y-%m")
         try:
-            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month)
+            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month, limits=limits)
+        except OverDailyLimit as exc:
+            raise _refused(_over(exc.limit), caller) from exc
         except TxnExists as exc:
             if exc.fingerprint != print_:
                 raise RecordConflict("another transaction with this card sequence number is recorded") from exc
@@ -312,6 +388,22 @@ class TerminalService:
             self.store.put_claims([caller.nonce], "repeat")
         except ClaimExists as exc:
             raise exc.claim.error() from exc
+
+
+def _daily_limits(issuer: Issuer, terminal_id: str, idm: str, kind: TxnKind, today: date) -> tuple[DailyLimit, ...]:
+    return (
+        DailyLimit("terminal", terminal_id, kind, today, issuer.emoney_terminal_daily_yen),
+        DailyLimit("card", idm, kind, today, issuer.emoney_card_daily_yen),
+    )
+
+
+def _over(limit: DailyLimit) -> RecordRefused:
+    return TerminalDailyLimit(limit.limit) if limit.scope == "terminal" else CardDailyLimit(limit.limit)
+
+
+def _refused(exc: RecordRefused, caller: Caller) -> RecordRefused:
+    exc.terminal = caller.terminal.terminal_id
+    return exc
 
 
 def _payment_id(terminal: Terminal, request_id: str) -> str:

@@ -6,18 +6,27 @@
     CARD#<idm>                   TXN#<seq>       an e-money payment or charge, by the card's sequence number
     ACCRUAL#<iss>#<month>#<sh>   CARD#<idm>      a card's e-money payments in a month (rebate job input)
     CARD#<idm>                   REBATE          the card's rebate account (see RebateStateItem)
+    EMONEY_DAY#<terminal>#<day>  EMONEY_DAY      yen the terminal had recorded that day (daily limit)
+    CARD#<idm>                   EMONEY_DAY#<kind>#<day>  yen of that kind recorded for the card that day
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
     REBATE_RATES#<issuer>        RATE#<id>       a campaign period's rebate rate
 
+A record adds its yen to its terminal's and its card's day totals in its own transaction,
+each under the condition that the issuer's daily limit still holds after it, so records
+racing each other cannot overshoot and a refused record writes nothing. The totals
+expire by TTL a day after their day.
+
 A month's accrual is open until the rebate job settles it (`closed`). A payment or
 cancel recorded for a settled month changes the card's rebate account in the same
-transaction instead, so the difference is carried into the next rebate (§6.2).
+transaction instead, so the difference is carried into the next rebate (§6.2). A cancel
+that takes the rebate back from the month's lot commits the same writes
+(`settled_cancel_writes`) in the ledger entry's own transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
@@ -29,6 +38,7 @@ from . import keys
 from .domain import (
     Accrual,
     CardTxn,
+    DailyLimit,
     Event,
     Merchant,
     Mode,
@@ -80,6 +90,7 @@ class TxnItem(TableItem, discriminator="txn"):
     fingerprint = UnicodeAttribute()
     cancelled = BooleanAttribute(default=False)
     cancel_request_id = UnicodeAttribute(null=True)
+    counted_on = UnicodeAttribute(null=True)  # the day of the daily limits it counts in
 
 
 class AccrualItem(TableItem, discriminator="accrual"):
@@ -119,6 +130,12 @@ class ChargeMonthItem(TableItem, discriminator="charge_month"):
     month = UnicodeAttribute()
 
 
+class DayTotalItem(TableItem, discriminator="emoney_day"):
+    """Yen recorded on one day for one terminal, or for one card and kind of record."""
+
+    yen = NumberAttribute(default=0)
+
+
 class TxnExists(Exception):
     def __init__(self, existing: CardTxn, fingerprint: str) -> None:
         super().__init__("a transaction with this card sequence number is already recorded")
@@ -128,6 +145,28 @@ class TxnExists(Exception):
 
 class TxnChanged(Exception):
     """The record changed between our read and our write (a concurrent cancel)."""
+
+
+class MonthSettled(Exception):
+    """The payment's month is already settled by the rebate job: nothing was written.
+    `weighted` is the month's sum as read, for the cancel's rebate take-back."""
+
+    def __init__(self, weighted: int) -> None:
+        super().__init__("the payment's month is already settled")
+        self.weighted = weighted
+
+
+class MonthMoved(Exception):
+    """A settled month's sums changed between our read and our write (a late record or
+    another cancel): read them again."""
+
+
+class OverDailyLimit(Exception):
+    """The record would take a day total over its issuer's limit: nothing was written."""
+
+    def __init__(self, limit: DailyLimit) -> None:
+        super().__init__(f"the {limit.scope}'s daily limit of {limit.limit} yen is reached")
+        self.limit = limit
 
 
 # A write to a settled month retries when the rebate job or another record moves it
@@ -151,6 +190,7 @@ def _txn_from_item(item: TxnItem) -> CardTxn:
         rebate_bps=item.rebate_bps,
         cancelled=item.cancelled,
         cancel_request_id=item.cancel_request_id,
+        counted_on=date.fromisoformat(item.counted_on) if item.counted_on else None,
     )
 
 
@@ -243,12 +283,16 @@ class TerminalStore:
             return None
         return _txn_from_item(item), item.fingerprint
 
-    def record_txn(self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim], *, arrival_month: str) -> None:
+    def record_txn(
+        self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim], *, arrival_month: str,
+        limits: Sequence[DailyLimit] = (),
+    ) -> None:
         """Put the transaction once, and add it to its month's job input, in one
         transaction. `arrival_month` is the issuer's month as it arrives: a payment whose
         own month is already settled lists its card there, so the rebate job visits the
         card and grants what the late payment earned even if the card pays nothing more.
-        Raises TxnExists (with the recorded one) or ClaimExists."""
+        Its amount is added to the day totals of `limits` under their conditions.
+        Raises TxnExists (with the recorded one), OverDailyLimit or ClaimExists."""
         item = TxnItem(
             *keys.txn(txn.idm, txn.card_seq),
             kind=txn.kind.value,
@@ -262,42 +306,71 @@ class TerminalStore:
             charge_kind=txn.charge_kind,
             rebate_bps=txn.rebate_bps,
             fingerprint=fingerprint,
+            counted_on=txn.counted_on.isoformat() if txn.counted_on else None,
         )
+
+        def put(tx: Transaction) -> None:
+            tx.put(item, "txn", TableItem.pk.does_not_exist())
+            for limit in limits:
+                _count_day(tx, limit, txn.amount)
+
         try:
-            self._with_month(
-                lambda tx: tx.put(item, "txn", TableItem.pk.does_not_exist()), txn, 1, claims, txn.request_id,
-                arrival_month,
-            )
+            self._with_month(put, txn, 1, claims, txn.request_id, arrival_month)
         except Refused as exc:
             found = self.get_txn(txn.idm, txn.card_seq)
-            if found is None:
-                raise
-            raise TxnExists(*found) from exc
+            if found is not None:  # a resend is answered as the duplicate it is, whatever the totals
+                raise TxnExists(*found) from exc
+            over = [name for name in exc.names if isinstance(name, DailyLimit)]
+            if over:
+                raise OverDailyLimit(over[0]) from exc
+            raise
 
     def put_claims(self, claims: Sequence[Claim], by: str) -> None:
         put_claims(self.connection, claims, by)
 
-    def cancel_txn(self, txn: CardTxn, request_id: str, claims: Sequence[Claim]) -> None:
-        """Mark an e-money payment cancelled and take it out of its month, once.
+    def cancel_txn(
+        self, txn: CardTxn, request_id: str, claims: Sequence[Claim], *, give_back: Sequence[DailyLimit] = (),
+        unless_settled: bool = False,
+    ) -> None:
+        """Mark an e-money payment cancelled and take it out of its month, once; its
+        amount leaves the day totals of `give_back` (today's, when it was counted today).
+        With `unless_settled`, a payment whose month is settled is left to the caller
+        (MonthSettled, nothing written), to take its rebate back with `settled_cancel_writes`.
         Raises TxnChanged if it was cancelled meanwhile, or ClaimExists."""
-        pk, sk = keys.txn(txn.idm, txn.card_seq)
 
         def mark(tx: Transaction) -> None:
-            tx.update(
-                TxnItem(pk, sk),
-                [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
-                "txn",
-                TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
-            )
+            _mark_cancelled(tx, txn, request_id, give_back)
 
         try:
-            self._with_month(mark, txn, -1, claims, request_id)
+            self._with_month(mark, txn, -1, claims, request_id, stop_when_settled=unless_settled)
         except Refused as exc:
             raise TxnChanged() from exc
 
+    def settled_weighted(self, txn: CardTxn) -> int | None:
+        """The settled month's `weighted` sum of the payment as it stands, or None if open."""
+        settled = self._settled_accrual(txn)
+        return None if settled is None else settled.weighted
+
+    def settled_cancel_writes(
+        self, txn: CardTxn, request_id: str, weighted: int, taken_back: int, give_back: Sequence[DailyLimit] = ()
+    ) -> list[Write]:
+        """The cancel of a payment of a settled month as writes for a ledger change's own
+        transaction (the entry taking `taken_back` points off the month's rebate lot): the
+        record marked cancelled, the month's sums under their value as read (`weighted`),
+        and the card's rebate account moved by what the month now earns less, of which
+        `taken_back` is no longer owed: it leaves `granted`, so only the rest is carried
+        into later rebates. The writes are what `cancel_txn` would commit, named alike;
+        a failed condition refuses with TxnChanged (cancelled meanwhile) or MonthMoved."""
+        writes = _Writes({"txn": TxnChanged, "month": MonthMoved},
+                         extra={"account": [RebateStateItem.granted.add(-taken_back)]})
+        _mark_cancelled(writes, txn, request_id, give_back)
+        settled = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm), weighted=weighted)
+        self._add_to_month(writes, txn, -1, settled, None)
+        return writes.done()
+
     def _with_month(
         self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
-        arrival_month: str | None = None,
+        arrival_month: str | None = None, *, stop_when_settled: bool = False,
     ) -> None:
         """Write `first` (named "txn"), the month's job input and the claims in one
         transaction. A settled month is read and written under its current sums, with
@@ -315,9 +388,11 @@ class TerminalStore:
                 return
             except Refused as exc:
                 exc.raise_for_claims_and_writes()
-                if "txn" in exc.names:
+                if "txn" in exc.names or any(isinstance(name, DailyLimit) for name in exc.names):
                     raise
                 settled = self._settled_accrual(txn)
+                if settled is not None and stop_when_settled:
+                    raise MonthSettled(settled.weighted) from exc
         raise Contended()
 
     @staticmethod
@@ -456,6 +531,63 @@ class TerminalStore:
             return _accrual(AccrualItem.get(*keys.accrual(issuer, month, idm), consistent_read=True))
         except AccrualItem.DoesNotExist:
             return None
+
+
+def _mark_cancelled(tx: Transaction | _Writes, txn: CardTxn, request_id: str, give_back: Sequence[DailyLimit]) -> None:
+    tx.update(
+        TxnItem(*keys.txn(txn.idm, txn.card_seq)),
+        [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
+        "txn",
+        TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
+    )
+    for limit in give_back:
+        _count_day(tx, limit, -txn.amount)
+
+
+class _Writes:
+    """Takes what would go into a Transaction (`update`, `put`, by name) as Writes for
+    another context's transaction, so one code path decides a record's bookkeeping
+    whichever transaction carries it. `errors` names the refusal of a named item's
+    condition; `extra` adds actions to a named update."""
+
+    def __init__(self, errors: dict[str, Callable[[], Exception]], extra: dict[str, list] | None = None) -> None:
+        self._errors = errors
+        self._extra = extra or {}
+        self._writes: list[Write] = []
+
+    def _error(self, name: object) -> Callable[[], Exception]:
+        return self._errors.get(name, Contended) if isinstance(name, str) else Contended
+
+    def update(self, item: TableItem, actions: list, name: object, condition: object = None) -> None:
+        extra = self._extra.get(name, []) if isinstance(name, str) else []
+        self._writes.append(Write(item, self._error(name), condition, (*actions, *extra)))
+
+    def put(self, item: TableItem, name: object, condition: object = None) -> None:
+        self._writes.append(Write(item, self._error(name), condition))
+
+    def done(self) -> list[Write]:
+        return list(self._writes)
+
+
+# A day total outlives its day by this much, then DynamoDB's TTL removes it: nothing
+# reads a past day's total (limits count today's records; a cancel gives back only today).
+DAY_TOTAL_KEPT = timedelta(days=2)
+
+
+def _count_day(tx: Transaction | _Writes, limit: DailyLimit, amount: int) -> None:
+    """Add `amount` yen to the day total of `limit`. Adding, its condition is that the
+    total stays within the limit (DynamoDB judges it in the transaction, so records at
+    once cannot overshoot); taking away (a cancel) has none."""
+    if limit.scope == "terminal":
+        key = keys.terminal_day(limit.subject, limit.day)
+    else:
+        key = keys.card_day(limit.subject, limit.kind.value, limit.day)
+    ends = datetime.combine(limit.day, time.min, tzinfo=timezone.utc) + DAY_TOTAL_KEPT
+    actions = [DayTotalItem.type.set(DayTotalItem), DayTotalItem.yen.add(amount), DayTotalItem.expires_at.set(ends)]
+    condition = None
+    if amount > 0:
+        condition = DayTotalItem.yen.does_not_exist() | (DayTotalItem.yen <= limit.limit - amount)
+    tx.update(DayTotalItem(*key), actions, limit, condition)
 
 
 def _accrual(item: AccrualItem) -> Accrual:

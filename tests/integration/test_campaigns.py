@@ -136,7 +136,7 @@ def test_a_card_reaching_the_threshold_gets_the_cap_on_the_18th_of_the_next_mont
     assert (entry.result["valid_from"], entry.result["expires_on"]) == ("2022-11-18", "2023-05-17")
     assert world.campaign_grants(november) == []
 
-    world.charge(october, 30_000, jst(date(2022, 12, 1)))  # after the cap: earns nothing more
+    world.charge(october, 20_000, jst(date(2022, 12, 1)))  # after the cap: earns nothing more
     assert world.run(date(2022, 12, 17)).granted == 0
     assert world.run(date(2022, 12, 18)).points == 5000
     assert [e.day for e in world.campaign_grants(november)] == [date(2022, 12, 18)]
@@ -165,7 +165,7 @@ def test_excluded_kinds_charges_before_enrolment_and_after_the_end_are_not_count
     world.charge(card, 6_000, jst(date(2022, 11, 7)))
     world.charge(card, 20_000, jst(date(2023, 6, 1)))  # after the end
     bystander = world.card(2, enrolled_on=None)  # charges, but never enrolled
-    world.charge(bystander, 30_000, jst(date(2022, 10, 5)))
+    world.charge(bystander, 20_000, jst(date(2022, 10, 5)))
 
     world.run(date(2022, 12, 18))
     assert world.campaign_grants(card) == []  # 11,000 yen counted: below the threshold
@@ -220,11 +220,11 @@ LAYOUT = [  # per card: enrolment date (None: not enrolled), then charges (day, 
     (ENROLLED, [(date(2022, 10, 5), 20_000, "cash")]),  # reached in October: 5,000 on 11-18
     (ENROLLED, [(date(2022, 12, 5), 9_000, "cash"), (date(2023, 3, 1), 11_000, "cash")]),  # March: 04-18
     (ENROLLED, [(date(2022, 10, 5), 13_999, "cash")]),  # settled: 3,499
-    (ENROLLED, [(date(2022, 10, 5), 30_000, "gas-station")]),  # nothing counted
-    (None, [(date(2022, 10, 5), 30_000, "cash")]),  # not enrolled
+    (ENROLLED, [(date(2022, 10, 5), 20_000, "gas-station")]),  # nothing counted
+    (None, [(date(2022, 10, 5), 20_000, "cash")]),  # not enrolled
     (date(2023, 1, 10), [(date(2023, 1, 9), 19_000, "cash"), (date(2023, 1, 10), 4_000, "cash")]),  # 1,000
     (ENROLLED, [(date(2022, 11, 5), 100, "cash")]),  # 25
-    (ENROLLED, [(date(2022, 10, 5), 25_000, "cash")]),  # 5,000 on 11-18
+    (ENROLLED, [(date(2022, 10, 5), 20_000, "cash")]),  # 5,000 on 11-18
 ]
 EXPECTED = [5000, 5000, 3499, 0, 0, 1000, 25, 5000]
 

@@ -375,3 +375,22 @@ def test_mypage_mail_goes_through_a_queue_with_a_dead_letter_queue_and_its_alarm
     for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         granted = [r for s in statements if action in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
         assert granted and set(granted) == {queue_arn}, action
+
+
+def test_refused_emoney_records_raise_an_alarm_whatever_the_reason(template, resources):
+    """Issue 12 item 1: every reason the terminal API refuses a record for (chalicelib's
+    RecordRefused subclasses) is summed by the records-refused alarm."""
+    from chalicelib.terminals import errors
+
+    alarm = resources["EmoneyRecordsRefusedAlarm"]["Properties"]
+    watched = {dims["reason"] for ns, metric, dims in _alarm_metrics(resources["EmoneyRecordsRefusedAlarm"])
+               if (ns, metric) == ("ChiikiPoints", "EmoneyRecordRefused")
+               and {k: v for k, v in dims.items() if k != "reason"} == {"service": "chiiki-points",
+                                                                          "stage": {"Ref": "Stage"}}}
+    reasons = {cls.reason for cls in errors.RecordRefused.__subclasses__()}
+    assert reasons == {"amount", "terminal_day", "card_day"} and watched == reasons
+    (shown,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True)]
+    assert all(f"FILL({q['Id']}, 0)" in shown["Expression"] for q in alarm["Metrics"] if "MetricStat" in q)
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert alarm["Threshold"] == {"Ref": "EmoneyRecordRefusedThreshold"}
+    assert template["Parameters"]["EmoneyRecordRefusedThreshold"]["Default"] == 1
