@@ -27,6 +27,12 @@ class Settings:
     # CloudFront sends it to the API with every request (X-Chiiki-Origin): only then is its
     # CloudFront-Viewer-Address the resident's address. None: no CloudFront in front.
     origin_key: bytes | None = None
+    # Whether an issuer that says nothing itself requires reconciliation with the e-money
+    # acquirer's settlement file (SPEC §6.2): .chalice/config.json sets
+    # CHIIKI_RECONCILIATION=required for the deployed stages. Only a deployed function
+    # (in Lambda) believes it: `chalice local` under `make run` applies the dev stage's
+    # environment too, and there, as in tests, it stays off.
+    reconciliation: bool = False
 
 
 class MissingSecret(RuntimeError):
@@ -52,4 +58,6 @@ def get_settings() -> Settings:
         s3_endpoint=env.get("CHIIKI_S3_ENDPOINT") or None,
         stage=env.get("CHIIKI_STAGE") or "local",
         origin_key=env.get("CHIIKI_ORIGIN_KEY", "").encode() or None,
+        reconciliation="AWS_LAMBDA_FUNCTION_NAME" in env
+        and env.get("CHIIKI_RECONCILIATION", "").strip().lower() == "required",
     )

@@ -292,14 +292,22 @@ def settings_show(api: Api, args: argparse.Namespace) -> Any:
     return api.call("GET", "/settings"), show_fields
 
 
+# --reconciliation: required (records earn only once matched in the settlement file),
+# off, or default (the stage's: required when deployed).
+RECONCILIATION_CHOICES = {"required": True, "off": False, "default": None}
+
+
 def settings_set(api: Api, args: argparse.Namespace) -> Any:
     body: dict[str, Any] = {k: v for k, v in (("point_name", args.point_name), ("rebate_bps", args.rebate_bps))
                             if v is not None}
     if args.add_closure or args.remove_closure:
         closures = set(api.call("GET", "/settings")["closures"]) | set(args.add_closure)
         body["closures"] = sorted(closures - set(args.remove_closure))
+    if args.reconciliation is not None:
+        body["reconciliation"] = RECONCILIATION_CHOICES[args.reconciliation]
     if not body:
-        raise Failed("nothing to change: give --point-name, --rebate-bps, --add-closure or --remove-closure", 2)
+        raise Failed("nothing to change: give --point-name, --rebate-bps, --add-closure, --remove-closure "
+                     "or --reconciliation", 2)
     return api.call("POST", "/settings", body), show_fields
 
 
@@ -500,6 +508,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--add-closure", action="append", default=[], metavar="YYYY-MM-DD",
                      help="a day the city office is closed (not a business day for the rebate); repeatable")
     sub.add_argument("--remove-closure", action="append", default=[], metavar="YYYY-MM-DD")
+    sub.add_argument("--reconciliation", choices=sorted(RECONCILIATION_CHOICES),
+                     help="required: e-money records earn a rebate only once matched in the acquirer's "
+                          "settlement file; off; default: the stage's (required when deployed)")
 
     merchant = commands.add_parser("merchant", help="member stores").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -360,6 +360,12 @@ class Issuer:
     rebate_bps: int = 100
     dormancy_months: int = 60
     closures: tuple[date, ...] = ()
+    # A record earns a rebate only once matched in the acquirer's settlement file (§6.2).
+    # None: the stage's default (Settings.reconciliation: on when deployed, off locally).
+    reconciliation: bool | None = None
+
+    def requires_reconciliation(self, stage_default: bool) -> bool:
+        return stage_default if self.reconciliation is None else self.reconciliation
 
     def local_date(self, instant: datetime) -> date:
         from zoneinfo import ZoneInfo
