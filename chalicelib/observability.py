@@ -43,6 +43,9 @@ POINTS_VOIDED = "PointsVoided"
 POINTS_CANCELLED = "PointsCancelled"  # point payments taken back (the points return to their lots)
 REBATES_GRANTED = "RebatesGranted"  # rebate grants (cards), beside the points in PointsGranted{source=rebate}
 SIGNATURE_REJECTED = "SignatureRejected"
+# The rebate day of a month passed without its e-money settlement file (reconciliation):
+# counted once per issuer on every rebate run until the file arrives.
+RECONCILIATION_LATE = "ReconciliationLate"
 
 # These libraries log whole requests at DEBUG (item attributes, e-mail messages); they
 # stay at WARNING whatever the root level, so turning debugging on leaks no personal data.

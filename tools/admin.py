@@ -12,7 +12,8 @@
     python -m tools.admin rate add R-1 --bps 200 --from 2024-07-01 --to 2024-07-31
     python -m tools.admin campaign add|list|enrol …
     python -m tools.admin grant-list volunteers.csv --reason "volunteering 2024-06"
-    python -m tools.admin import cards cards.csv      (merchants, terminals, events, admin-grants)
+    python -m tools.admin import cards cards.csv      (merchants, terminals, events, admin-grants,
+                                                       emoney-settlements)
     python -m tools.admin report list 2025-06
     python -m tools.admin report get 2025-06 [settlement …] [--out DIR]
     python -m tools.admin job run expiry
@@ -61,7 +62,7 @@ from urllib.parse import quote, urlsplit
 
 DEFAULT_REGION = "ap-northeast-1"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-IMPORT_KINDS = ("cards", "merchants", "terminals", "events", "admin-grants")
+IMPORT_KINDS = ("cards", "merchants", "terminals", "events", "admin-grants", "emoney-settlements")
 PARTLY_DONE = 3  # exit status: an import stopped part way; the same command goes on
 GRANT_LIST_CHUNK = 500  # rows per request: the API's limit, well inside API Gateway's 29 s
 JSON, CSV = "application/json", "text/csv"
@@ -584,7 +585,8 @@ def parser() -> argparse.ArgumentParser:
     sub = command(report, "get", report_get, "download a month's reports, byte for byte (UTF-8 with BOM)")
     sub.add_argument("month", help="YYYY-MM")
     sub.add_argument("names", nargs="*", metavar="NAME",
-                     help="settlement, outstanding, expired, grants, campaigns (default: every file of the month)")
+                     help="settlement, outstanding, expired, grants, campaigns, reconciliation (default: every file "
+                          "of the month)")
     sub.add_argument("--out", default=".", help="the folder to write them in (default: the current one)")
 
     sub = command(commands, "import", import_file, "import a CSV file (at most 1,000 rows; larger files go to "

@@ -112,6 +112,10 @@ class Event:
         return self.opens_at <= now < self.closes_at
 
 
+AWAITING = "awaiting"  # CardTxn.reconcile: recorded, not yet in the acquirer's settlement file
+MATCHED = "matched"  # matched by one settlement line
+
+
 class TxnKind(StrEnum):
     EMONEY_PAYMENT = "emoney_payment"
     CHARGE = "charge"
@@ -135,6 +139,10 @@ class CardTxn:
     rebate_bps: int | None = None
     cancelled: bool = False
     cancel_request_id: str | None = None
+    # Under reconciliation (§6.2) an e-money payment is AWAITING until a settlement line
+    # matches it (then MATCHED, by `matched_line`); None: recorded without reconciliation.
+    reconcile: str | None = None
+    matched_line: str | None = None
 
     def fingerprint_fields(self) -> dict:
         """What makes two reports the same transaction. Not the request id, which a resend

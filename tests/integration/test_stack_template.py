@@ -97,6 +97,11 @@ def test_every_alarm_is_there_and_notifies_the_operators(resources):
     assert scheduled | {"ImportCsv"} <= watched
     # Signature rejections: the custom metric the middleware flushes.
     assert ("ChiikiPoints", "SignatureRejected", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
+    # Reconciliation late: a month's rebate day passed without its settlement file (jobs/rebate.py).
+    late = {"service": "chiiki-points", "stage": {"Ref": "Stage"}}
+    assert ("ChiikiPoints", "ReconciliationLate", late) in flat
+    (late_alarm,) = [a for a in alarms.values() if a["Properties"].get("MetricName") == "ReconciliationLate"]
+    assert late_alarm["Properties"]["Period"] == 86400 and late_alarm["Properties"]["Threshold"] == 1
 
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
