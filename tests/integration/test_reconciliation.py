@@ -343,3 +343,29 @@ def test_the_reconciliation_report_is_written_with_the_months_reports_and_fresh_
     assert name == "niimi-2022-10-reconciliation.csv" and body.startswith("\ufeff".encode())
     text = body.decode("utf-8-sig").splitlines()
     assert text[0] == ",".join(recon.HEADER) and "未受領" in text[-1]
+
+
+def test_the_admin_api_imports_a_settlement_file_the_same_way(world, api, monkeypatch):
+    import json
+    import time
+
+    import chalicelib.imports as imports
+
+    monkeypatch.setattr(imports, "importer", lambda: world.importer(now=time.monotonic))
+    idm, number = world.card(1)
+    seq = world.pay(idm, 8_000, jst(2022, 10, 10))
+    body = "\r\n".join(["card_number,idm,card_seq,amount,paid_at,terminal_id",
+                        line(number, seq, 8_000, "2022-10-10T12:00:00+09:00"),
+                        line(number, 77, 100, "2022-10-11 09:00"), ""]).encode()
+    world.clock.set(date(2022, 11, 10))
+    path = "/api/admin/v1/issuers/niimi/imports/emoney-settlements"
+    response = api.http.post(path, body=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.body
+    answer = json.loads(response.body)["result"]
+    assert (answer["imported"], answer["unmatched"]) == (1, 1)
+    assert answer["rejections"] == [{"row": 3, "reason": recon.NO_RECORD}]
+    again = json.loads(api.http.post(path, body=body, headers={"Content-Type": "text/csv"}).body)["result"]
+    assert (again["imported"], again["unchanged"], again["unmatched"]) == (0, 1, 1)
+    assert world.recon.received_on("niimi", "2022-10") == date(2022, 11, 10)
+    world.rebate(date(2022, 11, 30))
+    assert world.rebates(idm) == [(date(2022, 11, 30), 80)]
