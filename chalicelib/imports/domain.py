@@ -541,9 +541,8 @@ class Tally:
         return self.imported + self.unchanged + self.rejected + self.unmatched
 
     def as_dict(self) -> dict[str, int]:
-        counts = {"rows": self.rows, "imported": self.imported, "unchanged": self.unchanged,
-                  "rejected": self.rejected, "blank": self.blank, "points": self.points}
-        return {**counts, "unmatched": self.unmatched} if self.unmatched else counts
+        return {"rows": self.rows, "imported": self.imported, "unchanged": self.unchanged,
+                "rejected": self.rejected, "blank": self.blank, "points": self.points, "unmatched": self.unmatched}
 
 
 class Status(StrEnum):
