@@ -74,10 +74,10 @@ class World:
         assert status == 200, answer
         return self.seq
 
-    def cancel(self, idm: str, card_seq: int, on: date) -> None:
+    def cancel(self, idm: str, card_seq: int, on: date, *, till: str = "store") -> None:
         self.clock.set(on)
         body = {"request_id": f"x{card_seq}", "idm": idm, "card_seq": card_seq}
-        status, answer = self.tills["store"].post_at(f"{V1}/emoney-payments/cancel", body, self.clock.now)
+        status, answer = self.tills[till].post_at(f"{V1}/emoney-payments/cancel", body, self.clock.now)
         assert status == 200, answer
 
     def importer(self, **kw) -> Importer:
@@ -369,3 +369,56 @@ def test_the_admin_api_imports_a_settlement_file_the_same_way(world, api, monkey
     assert world.recon.received_on("niimi", "2022-10") == date(2022, 11, 10)
     world.rebate(date(2022, 11, 30))
     assert world.rebates(idm) == [(date(2022, 11, 30), 80)]
+
+
+def test_the_rebate_is_floor_of_matched_uncancelled_amounts_times_their_rates(world):
+    idm, number = world.card(1)
+    paid = []  # (seq, amount, bps, day)
+    for n, (amount, till, bps) in enumerate([(1_234, "store", 100), (5_678, "store2", 200), (999, "store", 100),
+                                              (4_321, "store2", 200), (777, "store", 100), (8_888, "store2", 200)],
+                                             start=1):
+        paid.append((world.pay(idm, amount, jst(2022, 10, n), till=till), amount, bps, n, till))
+    matched = [p for i, p in enumerate(paid) if i != 2]  # the acquirer never settled the third
+    cancelled = {paid[4][0], paid[5][0]}
+    world.cancel(idm, paid[4][0], date(2022, 10, 20))
+    terminal = {"store": "T-STORE", "store2": "T-STORE2"}
+    world.settle("2022-10", [line(number, s, a, f"2022-10-0{d} 12:00", terminal=terminal[t])
+                             for s, a, _, d, t in matched], date(2022, 11, 10))
+    world.cancel(idm, paid[5][0], date(2022, 11, 12), till="store2")
+    world.rebate(date(2022, 11, 30))
+    expected = sum(a * bps for s, a, bps, _, _ in matched if s not in cancelled) // 10_000
+    assert expected == (1_234 * 100 + 5_678 * 200 + 4_321 * 200) // 10_000
+    assert world.rebates(idm) == [(date(2022, 11, 30), expected)]
+
+
+def test_a_cancel_that_read_the_record_before_its_match_cancels_it_as_matched(world):
+    idm, number = world.card(1)
+    seq = world.pay(idm, 6_000, jst(2022, 10, 5))
+    stale, _ = world.terminals.store.get_txn(idm, seq)
+    world.settle("2022-10", [line(number, seq, 6_000, "2022-10-05 12:00")], date(2022, 10, 25))
+    world.terminals.store.cancel_txn(stale, "x-stale", [])  # the match landed between its read and its write
+    accrual = world.terminals.store.accrual("niimi", "2022-10", idm)
+    assert (accrual.yen, accrual.weighted) == (0, 0)
+    world.rebate(date(2022, 11, 30))
+    assert world.rebates(idm) == []
+
+
+def test_a_match_that_read_the_record_before_its_cancel_matches_it_as_cancelled(world, monkeypatch):
+    idm, number = world.card(1)
+    seq = world.pay(idm, 6_000, jst(2022, 10, 5))
+    stale = world.terminals.store.get_txn(idm, seq)
+    world.cancel(idm, seq, date(2022, 10, 20))
+    reads = []
+    real_get = world.terminals.store.get_txn
+
+    def first_read_is_stale(i, s):
+        reads.append(s)
+        return stale if len(reads) == 1 else real_get(i, s)
+
+    monkeypatch.setattr(world.terminals.store, "get_txn", first_read_is_stale)
+    report = world.settle("2022-10", [line(number, seq, 6_000, "2022-10-05 12:00")], date(2022, 11, 10))
+    assert report.tally.imported == 1 and len(reads) == 2  # refused once, read again, matched as cancelled
+    txn, _ = real_get(idm, seq)
+    assert txn.cancelled and txn.reconcile == "matched"
+    world.rebate(date(2022, 11, 30))
+    assert world.rebates(idm) == []
