@@ -422,3 +422,18 @@ def test_a_match_that_read_the_record_before_its_cancel_matches_it_as_cancelled(
     assert txn.cancelled and txn.reconcile == "matched"
     world.rebate(date(2022, 11, 30))
     assert world.rebates(idm) == []
+
+
+def test_the_grant_rebates_schedule_emits_reconciliation_late_for_the_alarm(world, api, capsys):
+    """The metric the reconciliation-late alarm watches (infra/template.json), as the
+    schedule's own invocation flushes it: namespace ChiikiPoints, service and stage only."""
+    from tests.integration.test_observability import emf, metric_values
+
+    idm, _ = world.card(1)
+    world.pay(idm, 5_000, jst(2022, 10, 5))
+    world.clock.set(date(2022, 11, 30))
+    capsys.readouterr()
+    api.lambda_.invoke("grant-rebates", api.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert metric_values(emf(capsys.readouterr().out)) == {(observability.RECONCILIATION_LATE, ()): 1}
+    assert world.rebates(idm) == []
