@@ -45,6 +45,9 @@ REBATES_GRANTED = "RebatesGranted"  # rebate grants (cards), beside the points i
 SIGNATURE_REJECTED = "SignatureRejected"
 MYPAGE_REFUSED = "MyPageRefused"  # MyPage attempts refused by a limit (codes, card links, logins)
 EMONEY_RECORD_REFUSED = "EmoneyRecordRefused"  # dimension `reason`: amount, terminal_day, card_day
+# The rebate day of a month passed without its e-money settlement file (reconciliation):
+# counted once per issuer on every rebate run until the file arrives.
+RECONCILIATION_LATE = "ReconciliationLate"
 
 # These libraries log whole requests at DEBUG (item attributes, e-mail messages); they
 # stay at WARNING whatever the root level, so turning debugging on leaks no personal data.

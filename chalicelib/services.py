@@ -46,7 +46,7 @@ def terminals() -> TerminalService:
     from .terminals.service import TerminalService
     from .terminals.store import TerminalStore
 
-    return TerminalService(ledger(), TerminalStore(table()))
+    return TerminalService(ledger(), TerminalStore(table()), reconciliation_default=settings().reconciliation)
 
 
 @lru_cache(maxsize=1)

@@ -49,6 +49,12 @@ class Settings:
     secrets_endpoint: str | None = None  # `make run`: moto's server
     # Daily audit anchors: a bucket with S3 Object Lock (COMPLIANCE), apart from the reports.
     anchors_bucket: str = "chiiki-points-anchors"
+    # Whether an issuer that says nothing itself requires reconciliation with the e-money
+    # acquirer's settlement file (SPEC §6.2): .chalice/config.json sets
+    # CHIIKI_RECONCILIATION=required for the deployed stages. Only a deployed function
+    # (in Lambda) believes it: `chalice local` under `make run` applies the dev stage's
+    # environment too, and there, as in tests, it stays off.
+    reconciliation: bool = False
 
 
 class MissingSecret(RuntimeError):
@@ -85,4 +91,6 @@ def get_settings() -> Settings:
         secret_max_age_s=float(env.get("CHIIKI_SECRET_MAX_AGE_S") or SECRET_MAX_AGE_S),
         secrets_endpoint=env.get("CHIIKI_SECRETS_ENDPOINT") or None,
         anchors_bucket=env.get("CHIIKI_ANCHORS_BUCKET", "chiiki-points-anchors"),
+        reconciliation="AWS_LAMBDA_FUNCTION_NAME" in env
+        and env.get("CHIIKI_RECONCILIATION", "").strip().lower() == "required",
     )

@@ -146,6 +146,7 @@ class Transaction:
         from pynamodb.transactions import TransactWrite
 
         self._tx = TransactWrite(connection=connection)
+        self._deletes: list[object] = []
         self._puts: list[object] = []
         self._updates: list[object] = []
 
@@ -156,6 +157,10 @@ class Transaction:
     def update(self, item: TableItem, actions: list[Action], name: object, condition: Condition | None = None) -> None:
         self._tx.update(item, actions=actions, condition=condition)
         self._updates.append(name)
+
+    def delete(self, item: TableItem, name: object, condition: Condition | None = None) -> None:
+        self._tx.delete(item, condition=condition)
+        self._deletes.append(name)
 
     def claim(self, claim: Claim, by: str) -> None:
         self.put(claim_item(claim, by), claim, TableItem.pk.does_not_exist())
@@ -173,7 +178,7 @@ class Transaction:
             with self._tx:
                 pass
         except TransactWriteError as exc:
-            order = self._puts + self._updates
+            order = self._deletes + self._puts + self._updates  # PynamoDB's order
             failed = failed_positions(exc)
             if not failed:
                 raise

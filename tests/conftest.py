@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import sys
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -175,6 +176,17 @@ def api(terminal_service, mypage_service, outbox, monkeypatch):
     monkeypatch.setattr(services, "mailer", lambda: outbox.drain.mailer)  # the send-mail function's SES
     with Client(app) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def logs_to_the_current_stdout():
+    """The app's JSON log handler writes to the stdout it found when first built; a test
+    that built it under `capsys` would leave it writing to a closed stream for every later
+    test (pytest swaps stdout per test; Lambda never does)."""
+    handler = observability.logger().registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.stream = sys.stdout
+    yield
 
 
 @pytest.fixture

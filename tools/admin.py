@@ -12,7 +12,8 @@
     python -m tools.admin rate add R-1 --bps 200 --from 2024-07-01 --to 2024-07-31
     python -m tools.admin campaign add|list|enrol …
     python -m tools.admin grant-list volunteers.csv --reason "volunteering 2024-06"
-    python -m tools.admin import cards cards.csv      (merchants, terminals, events, admin-grants)
+    python -m tools.admin import cards cards.csv      (merchants, terminals, events, admin-grants,
+                                                       emoney-settlements)
     python -m tools.admin report list 2025-06
     python -m tools.admin report get 2025-06 [settlement …] [--out DIR]
     python -m tools.admin job run expiry
@@ -61,7 +62,7 @@ from urllib.parse import quote, urlsplit
 
 DEFAULT_REGION = "ap-northeast-1"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-IMPORT_KINDS = ("cards", "merchants", "terminals", "events", "admin-grants")
+IMPORT_KINDS = ("cards", "merchants", "terminals", "events", "admin-grants", "emoney-settlements")
 PARTLY_DONE = 3  # exit status: an import stopped part way; the same command goes on
 GRANT_LIST_CHUNK = 500  # rows per request: the API's limit, well inside API Gateway's 29 s
 JSON, CSV = "application/json", "text/csv"
@@ -292,6 +293,11 @@ def settings_show(api: Api, args: argparse.Namespace) -> Any:
     return api.call("GET", "/settings"), show_fields
 
 
+# --reconciliation: required (records earn only once matched in the settlement file),
+# off, or default (the stage's: required when deployed).
+RECONCILIATION_CHOICES = {"required": True, "off": False, "default": None}
+
+
 def settings_set(api: Api, args: argparse.Namespace) -> Any:
     body: dict[str, Any] = {k: v for k, v in (("point_name", args.point_name), ("rebate_bps", args.rebate_bps),
                                               ("emoney_terminal_daily_yen", args.terminal_daily_yen),
@@ -300,9 +306,11 @@ def settings_set(api: Api, args: argparse.Namespace) -> Any:
     if args.add_closure or args.remove_closure:
         closures = set(api.call("GET", "/settings")["closures"]) | set(args.add_closure)
         body["closures"] = sorted(closures - set(args.remove_closure))
+    if args.reconciliation is not None:
+        body["reconciliation"] = RECONCILIATION_CHOICES[args.reconciliation]
     if not body:
         raise Failed("nothing to change: give --point-name, --rebate-bps, --terminal-daily-yen, --card-daily-yen, "
-                     "--add-closure or --remove-closure", 2)
+                     "--add-closure, --remove-closure or --reconciliation", 2)
     return api.call("POST", "/settings", body), show_fields
 
 
@@ -508,6 +516,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--add-closure", action="append", default=[], metavar="YYYY-MM-DD",
                      help="a day the city office is closed (not a business day for the rebate); repeatable")
     sub.add_argument("--remove-closure", action="append", default=[], metavar="YYYY-MM-DD")
+    sub.add_argument("--reconciliation", choices=sorted(RECONCILIATION_CHOICES),
+                     help="required: e-money records earn a rebate only once matched in the acquirer's "
+                          "settlement file; off; default: the stage's (required when deployed)")
 
     merchant = commands.add_parser("merchant", help="member stores").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -581,7 +592,8 @@ def parser() -> argparse.ArgumentParser:
     sub = command(report, "get", report_get, "download a month's reports, byte for byte (UTF-8 with BOM)")
     sub.add_argument("month", help="YYYY-MM")
     sub.add_argument("names", nargs="*", metavar="NAME",
-                     help="settlement, outstanding, expired, grants, campaigns (default: every file of the month)")
+                     help="settlement, outstanding, expired, grants, campaigns, reconciliation (default: every file "
+                          "of the month)")
     sub.add_argument("--out", default=".", help="the folder to write them in (default: the current one)")
 
     sub = command(commands, "import", import_file, "import a CSV file (at most 1,000 rows; larger files go to "

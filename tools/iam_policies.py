@@ -95,7 +95,7 @@ FUNCTIONS: dict[str, Grants] = {
     # Reads what operators drop, leaves its continuation markers beside them, writes
     # the result files to the reports bucket.
     "import-csv": Grants(
-        table=READ + WRITE,
+        table=READ + WRITE + DELETE,  # a settlement line's match removes its unmatched mark
         read_objects=(("imports", ""),),
         write_objects=(("imports", "_continue/"), ("reports", "import-results/")),
         list_buckets=("imports",),

@@ -1,4 +1,4 @@
-"""CSV imports, pure: the five kinds of file, their columns, parsing and validating every
+"""CSV imports, pure: the six kinds of file, their columns, parsing and validating every
 row, and the result file. Nothing here reads a clock, the table or S3.
 
 A file is UTF-8 (with or without the BOM Excel writes), comma separated, its first row a
@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 
 from ..ledger.domain import is_card_number, is_idm
+from ..reconciliation.domain import SettlementLine
 from ..terminals.domain import Mode
 from .errors import FileRefused, UnknownKind
 
@@ -42,6 +43,7 @@ class Kind(StrEnum):
     TERMINALS = "terminals"
     EVENTS = "events"
     ADMIN_GRANTS = "admin-grants"
+    EMONEY_SETTLEMENTS = "emoney-settlements"  # the e-money acquirer's settlement file (§6.2, §10)
 
     @classmethod
     def named(cls, name: str) -> Kind:
@@ -95,7 +97,20 @@ COLUMNS: dict[Kind, tuple[Column, ...]] = {
         Column("points", "ポイント"),
         Column("reason", "理由"),
     ),
+    # One line per e-money payment the acquirer settled: the card by its number or its IDm
+    # (at least one), the card's own transaction sequence number, the amount, the time
+    # and the terminal that took it.
+    Kind.EMONEY_SETTLEMENTS: (
+        Column("card_number", "カード番号", required=False),
+        Column("idm", "IDm", required=False),
+        Column("card_seq", "取引通番"),
+        Column("amount", "金額"),
+        Column("paid_at", "利用日時"),
+        Column("terminal_id", "端末ID"),
+    ),
 }
+MAX_SEQ = 65_535  # a FeliCa history record's sequence number is two bytes
+MAX_SETTLEMENT_YEN = 1_000_000  # a line above this is a typo; one over the card's 20,000 simply matches nothing
 
 MODE_NAMES = {"store": Mode.STORE, "店舗": Mode.STORE, "charger": Mode.CHARGER, "チャージ": Mode.CHARGER,
               "event": Mode.EVENT, "イベント": Mode.EVENT}
@@ -149,7 +164,7 @@ class AdminGrantRow:
     reason: str
 
 
-Record = CardRow | MerchantRow | TerminalRow | EventRow | AdminGrantRow
+Record = CardRow | MerchantRow | TerminalRow | EventRow | AdminGrantRow | SettlementLine
 
 
 @dataclass(frozen=True)
@@ -262,6 +277,8 @@ def _refuse_repeats(kind: Kind, rows: list[Row]) -> Iterable[Row]:
         Kind.TERMINALS: [("terminal id", lambda r: r.terminal_id)],
         Kind.EVENTS: [("event id", lambda r: r.event_id)],
         Kind.ADMIN_GRANTS: [("list id and card number", lambda r: f"{r.list_id}\n{r.card_number}")],
+        Kind.EMONEY_SETTLEMENTS: [("card and card sequence number",
+                                   lambda r: f"{r.card_number or r.idm}\n{r.card_seq}")],
     }[kind]
     first_seen: list[dict[str, int]] = [{} for _ in keys]
     for row in rows:
@@ -461,12 +478,29 @@ def _admin_grant(values: dict[str, str], _tz: tzinfo) -> AdminGrantRow:
     return AdminGrantRow(list_id, number, points, reason)
 
 
+def _settlement(values: dict[str, str], tz: tzinfo) -> SettlementLine:
+    number = _folded(values.get("card_number", "")).upper() or None
+    if number is not None and not is_card_number(number):
+        raise RowProblem("the card number must be JW followed by 15 digits (17 characters)")
+    idm = _folded(values.get("idm", "")).lower() or None
+    if idm is not None and not is_idm(idm):
+        raise RowProblem("the IDm must be 16 hexadecimal digits (0-9, a-f)")
+    if number is None and idm is None:
+        raise RowProblem("the card number or the IDm is needed")
+    seq = _whole(values, "card_seq", "the card sequence number", minimum=0, maximum=MAX_SEQ)
+    amount = _whole(values, "amount", "the amount", maximum=MAX_SETTLEMENT_YEN)
+    at = _instant(values, "paid_at", "the payment time", tz, end_of_day=False)
+    terminal_id = _code(values, "terminal_id", "the terminal id")
+    return SettlementLine(number, idm, seq, amount, at, terminal_id)
+
+
 _BUILDERS: dict[Kind, Callable[[dict[str, str], tzinfo], Record]] = {
     Kind.CARDS: _card,
     Kind.MERCHANTS: _merchant,
     Kind.TERMINALS: _terminal,
     Kind.EVENTS: _event,
     Kind.ADMIN_GRANTS: _admin_grant,
+    Kind.EMONEY_SETTLEMENTS: _settlement,
 }
 
 
@@ -478,6 +512,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # already done, by this file before or by another one
     REJECTED = "rejected"
     BLANK = "blank"
+    UNMATCHED = "unmatched"  # a settlement line that matches no record: listed, and in the reconciliation report
 
 
 @dataclass(frozen=True)
@@ -494,6 +529,7 @@ class Tally:
     rejected: int = 0
     blank: int = 0
     points: int = 0  # points granted by this run (initial or admin grants)
+    unmatched: int = 0  # settlement lines that matched no record (emoney-settlements only)
 
     def add(self, outcome: Outcome, points: int = 0) -> Tally:
         counts = {o.value: getattr(self, o.value) for o in Outcome}
@@ -502,11 +538,11 @@ class Tally:
 
     @property
     def rows(self) -> int:
-        return self.imported + self.unchanged + self.rejected
+        return self.imported + self.unchanged + self.rejected + self.unmatched
 
     def as_dict(self) -> dict[str, int]:
         return {"rows": self.rows, "imported": self.imported, "unchanged": self.unchanged,
-                "rejected": self.rejected, "blank": self.blank, "points": self.points}
+                "rejected": self.rejected, "blank": self.blank, "points": self.points, "unmatched": self.unmatched}
 
 
 class Status(StrEnum):
@@ -572,6 +608,7 @@ def result_csv(
         ("rejected", tally.rejected),
         ("blank rows skipped", tally.blank),
         ("points granted", tally.points),
+        *((("unmatched (see the reconciliation report)", tally.unmatched),) if kind == Kind.EMONEY_SETTLEMENTS else ()),
         (),
         ("row", "reason", *header),
     ]

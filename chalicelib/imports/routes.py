@@ -3,8 +3,8 @@
     POST /api/admin/v1/issuers/{issuer_id}/imports/{kind}     Content-Type: text/csv
 
 The body is the CSV file (UTF-8, BOM or not); `kind` is cards, merchants, terminals,
-events or admin-grants. The answer is the import's result: `result` (the summary and
-each rejected row's number and reason) and `csv`, the result file's text (rejected rows
+events, admin-grants or emoney-settlements. The answer is the import's result: `result`
+(the summary and each rejected row's number and reason) and `csv`, the result file's text (rejected rows
 with their content). With `Accept: text/csv` the answer is the result file itself.
 200 when every row was handled, 202 when time ran out first (send the same file again:
 the rows already done come back unchanged). Files over 1,000 rows are refused: drop

@@ -1,5 +1,6 @@
-"""CSV imports (§10): issued cards, merchants, terminals, events and admin grants, from
-a file dropped in S3 or sent to the admin API.
+"""CSV imports (§10): issued cards, merchants, terminals, events, admin grants and the
+e-money acquirer's settlement files (§6.2), from a file dropped in S3 or sent to the
+admin API.
 
 Every row is validated (domain.parse) and then applied on its own: a refused row is
 reported in the result file with why, and the others go on. Exactly once, whatever
@@ -11,6 +12,13 @@ happens:
   and says what it got);
 - an admin grant reuses jobs/admin_grants.py's `admin:<issuer>:<list>:<idm>`, so a list
   imported here and sent to the admin API's grant list grants once;
+- an e-money settlement line (`emoney-settlements`) matches the record of its card and
+  sequence number once (chalicelib/reconciliation/): the record keeps the line's id, so
+  the line imported again is "unchanged"; a line that matches nothing is "unmatched",
+  listed in the result file and kept for the reconciliation report, not an error. When a
+  settlement file has gone through every row, the months its lines fall in are received
+  (the rebate for them may be granted); that is done before the run is marked finished,
+  so a run killed in between marks them on its retry;
 - merchants, terminals and events are created, never changed, by an import: a row that
   matches what is registered is "unchanged", one that differs is rejected (changes and
   key rotation go through the admin API, which has a rule for each). So a re-import
@@ -43,6 +51,8 @@ from ..ledger.domain import Actor, Issuer, Source, expiry_date
 from ..ledger.errors import CardAlreadyExists, LedgerBusy, LedgerError
 from ..ledger.service import Ledger, UnknownIssuer
 from ..observability import logger
+from ..reconciliation.domain import SettlementLine
+from ..reconciliation.service import Reconciliation
 from ..terminals.domain import Event, Merchant, Mode, Terminal
 from ..terminals.service import TerminalService
 from . import keys
@@ -148,6 +158,7 @@ class Importer:
     ) -> None:
         self.ledger = ledger
         self.terminals = terminals
+        self.reconciliation: Reconciliation | None = None  # built on the first settlement line
         self.runs = runs
         self.files = files
         # `now` is read once before each row, against the deadline (tests stop a run
@@ -161,6 +172,7 @@ class Importer:
             Kind.TERMINALS: self._terminal,
             Kind.EVENTS: self._event,
             Kind.ADMIN_GRANTS: self._admin_grant,
+            Kind.EMONEY_SETTLEMENTS: self._settlement,
             **(appliers or {}),
         }
 
@@ -254,7 +266,7 @@ class Importer:
                 row = rows[index]
                 applied = self._apply(apply, row, ctx)
                 tally = tally.add(applied.outcome, applied.points)
-                if applied.outcome is Outcome.REJECTED:
+                if applied.outcome in (Outcome.REJECTED, Outcome.UNMATCHED):
                     rejections.append(Rejection(row.number, applied.reason or "rejected", row.cells))
                 index += 1
                 if index - interval_start.next_index >= self.checkpoint_every and index < len(rows):
@@ -265,6 +277,8 @@ class Importer:
                         last_logged = index
                         self._progress(log, index, len(rows), started_index, started)
             done = index >= len(rows)
+            if done and parsed.kind is Kind.EMONEY_SETTLEMENTS:
+                self._settlement_file_done(parsed, ctx, source)
             after = RunState(index, tally, Status.DONE if done else Status.RUNNING)
             runs.checkpoint(rid, source, interval_start, after, rejections)
         except RunSuperseded:
@@ -420,6 +434,24 @@ class Importer:
                              "change it through the admin API")
         self.terminals.register_event(event)
         return Applied(Outcome.IMPORTED)
+
+    def _settlement(self, row: SettlementLine, ctx: RunContext) -> Applied:
+        result = self._reconciliation().match(ctx.issuer, row, ctx.today)
+        if not result.matched:
+            return Applied(Outcome.UNMATCHED, result.reason)
+        return Applied(Outcome.UNCHANGED if result.already else Outcome.IMPORTED)
+
+    def _settlement_file_done(self, parsed: ParsedFile, ctx: RunContext, source: str) -> None:
+        lines = [row.record for row in parsed.rows if isinstance(row.record, SettlementLine)]
+        months = self._reconciliation().file_received(ctx.issuer, lines, ctx.today, source)
+        if months:
+            logger().info("settlement file received", extra={"issuer": ctx.issuer.issuer_id, "months": months,
+                                                             "source": source})
+
+    def _reconciliation(self) -> Reconciliation:
+        if self.reconciliation is None:
+            self.reconciliation = Reconciliation(self.ledger, self.terminals.store)
+        return self.reconciliation
 
     def _admin_grant(self, row: AdminGrantRow, ctx: RunContext) -> Applied:
         issuer_id = ctx.issuer.issuer_id

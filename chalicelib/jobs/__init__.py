@@ -27,7 +27,9 @@ def daily_rebates() -> list[Any]:
     from .rebate import run_rebates
 
     ledger, store = services.ledger(), services.terminals().store
-    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, store, issuer, on=on))
+    default = services.settings().reconciliation
+    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, store, issuer, on=on,
+                                                            reconciliation_default=default))
 
 
 def daily_campaigns() -> list[Any]:

@@ -17,6 +17,18 @@ that month's rebate lot (chalicelib/terminals/service.py), lowering the account'
 `granted` by as much, so only the rest is carried. A late payment also lists its card in
 the month it arrives (an accrual of nothing), so that next rebate comes even for a card
 that pays nothing more.
+
+Under reconciliation (the issuer's setting, by default the stage's) a record earns only
+once a line of the acquirer's settlement file matches it (chalicelib/reconciliation/),
+and month M is granted only once its file has arrived: on its rebate day if the file
+came before, otherwise on the first business day after the file came. A month none of
+whose records awaits a line needs no file (chalicelib/reconciliation/domain.py). Months are
+settled in order, so a month waiting for its file holds back the months after it; they
+go the same day its file lets it go (each on its own rebate day, if that is later). So
+no month is skipped, and a later month is held only while an earlier one's file is
+missing, which the operators are told by the metric `ReconciliationLate`, counted on
+every run from M's rebate day while its file is missing (the reconciliation-late alarm).
+A match landing after M is settled is carried into the next rebate like a late record.
 """
 
 from __future__ import annotations
@@ -24,13 +36,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from itertools import islice
 
 from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_date
 from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
 from ..ledger.errors import CardClosed, IdempotencyConflict
 from ..ledger.service import Ledger
+from ..observability import RECONCILIATION_LATE, count
+from ..reconciliation.domain import rebate_day
+from ..reconciliation.store import ReconciliationStore
 from ..table import Write, WriteRefused
 from ..terminals.domain import Accrual, RebateAccount, rebate_request_id
 from ..terminals.store import TerminalStore
@@ -63,6 +78,8 @@ class RebateReport:
     points: int = 0  # points granted by this run
     withheld: int = 0  # points earned but kept back to make up for cancels (carry-forward)
     closed_cards: int = 0  # returned or void cards: settled with nothing granted
+    waiting: str | None = None  # under reconciliation: the month held back for its settlement file
+    late: bool = False  # ... past its rebate day without the file (ReconciliationLate counted)
 
 
 def request_id(issuer_id: str, month: str, idm: str) -> str:
@@ -70,7 +87,8 @@ def request_id(issuer_id: str, month: str, idm: str) -> str:
 
 
 def run_rebates(
-    ledger: Ledger, store: TerminalStore, issuer_id: str, *, on: date, fail_after: int | None = None
+    ledger: Ledger, store: TerminalStore, issuer_id: str, *, on: date, fail_after: int | None = None,
+    reconciliation_default: bool = False,
 ) -> RebateReport:
     issuer = ledger.issuer(issuer_id)
     calendar = BusinessCalendar(issuer.closures)
@@ -83,8 +101,24 @@ def run_rebates(
         for _ in range(FIRST_RUN_LOOKBACK_MONTHS):
             year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     report = RebateReport(issuer_id, on)
+    reconciled = issuer.requires_reconciliation(reconciliation_default)
+    received = ReconciliationStore(ledger.store.table) if reconciled else None
     while rebate_grant_date(calendar, year, month) <= on:
         name = f"{year:04d}-{month:02d}"
+        if received is not None:
+            received_on = received.received_on(issuer_id, name)
+            grant_day = rebate_day(calendar, year, month, received_on)
+            if (grant_day is None or grant_day > on) and (received_on or received.has_awaiting(issuer_id, name)):
+                report.waiting, report.late = name, received_on is None
+                if last is None:
+                    # No month settled yet: fix the cursor before the waiting month, so a
+                    # later first-run look-back cannot step over it.
+                    before = date(year, month, 1) - timedelta(days=1)
+                    state.mark_done(JOB, issuer_id, before.replace(day=1))
+                if received_on is None:
+                    count(RECONCILIATION_LATE)
+                    log.warning("rebate waits for the settlement file", extra={"issuer": issuer_id, "month": name})
+                break
         open_accruals = (a for a in store.accruals(issuer_id, name) if not a.closed)
         for chunk in _chunks(open_accruals, BATCH):
             accounts = store.rebate_accounts([a.idm for a in chunk])
@@ -99,7 +133,7 @@ def run_rebates(
     log.info(
         "rebate done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "months": report.months, "cards": report.cards,
-               "points": report.points, "withheld": report.withheld},
+               "points": report.points, "withheld": report.withheld, "waiting": report.waiting},
     )
     return report
 

@@ -379,6 +379,12 @@ class Issuer:
     # per day, in yen (§6.2): a terminal's key cannot claim more than this in a day.
     emoney_terminal_daily_yen: int = 1_000_000
     emoney_card_daily_yen: int = 100_000
+    # A record earns a rebate only once matched in the acquirer's settlement file (§6.2).
+    # None: the stage's default (Settings.reconciliation: on when deployed, off locally).
+    reconciliation: bool | None = None
+
+    def requires_reconciliation(self, stage_default: bool) -> bool:
+        return stage_default if self.reconciliation is None else self.reconciliation
 
     def local_date(self, instant: datetime) -> date:
         from zoneinfo import ZoneInfo

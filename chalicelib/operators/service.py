@@ -268,7 +268,8 @@ class Operators:
         if name == "rebates":
             from ..jobs.rebate import run_rebates
 
-            return lambda issuer, on: run_rebates(self.ledger, self.terminals.store, issuer, on=on)
+            return lambda issuer, on: run_rebates(self.ledger, self.terminals.store, issuer, on=on,
+                                                  reconciliation_default=self.terminals.reconciliation_default)
         if name == "campaigns":
             from ..campaigns.service import run_campaigns
 

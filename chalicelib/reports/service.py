@@ -7,6 +7,11 @@ Excel opens, and returned as its S3 key.
     expired      points expired and voided (and moved by damage reissue) in a month
     grants       points granted in a month by source: the rebates, and every other source
     campaigns    campaign grants in a month, per campaign
+    reconciliation  the month's e-money records no settlement line matched and the
+                 settlement lines that matched no record (chalicelib/reconciliation/),
+                 and the day the month's settlement file arrived; written with the
+                 others and written again, fresh, each time it is downloaded (files
+                 arrive and match after the month's other reports are written)
 
 A report costs 16 queries (one per shard; `expired` and `grants` one BatchGetItem),
 whatever the number of entries; `settlement` adds one query of the merchant directory.
@@ -26,7 +31,9 @@ from . import domain, keys
 from .errors import NotWrittenYet, UnknownReport
 from .store import ReportStore
 
-REPORTS = ("settlement", "outstanding", "expired", "grants", "campaigns")
+REPORTS = ("settlement", "outstanding", "expired", "grants", "campaigns", "reconciliation")
+# The rows of a month's reconciliation report, by issuer and month (reconciliation/service.py).
+ReconciliationRows = Callable[[str, str], list[list[object]]]
 
 
 @dataclass
@@ -38,9 +45,11 @@ class MonthlyRun:
 
 
 class Reports:
-    def __init__(self, store: ReportStore, merchant_names: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(self, store: ReportStore, merchant_names: Callable[[str], Mapping[str, str]],
+                 reconciliation: ReconciliationRows | None = None) -> None:
         self.store = store
         self.merchant_names = merchant_names
+        self.reconciliation = reconciliation
 
     # -- figures ----------------------------------------------------------------------
 
@@ -79,6 +88,15 @@ class Reports:
         body = domain.campaigns_csv(month, self.campaign_totals(issuer_id, month))
         return self._put(issuer_id, month, "campaigns", body)
 
+    def write_reconciliation(self, issuer_id: str, month: str) -> str:
+        return self._put(issuer_id, month, "reconciliation", self._reconciliation_csv(issuer_id, month))
+
+    def _reconciliation_csv(self, issuer_id: str, month: str) -> bytes:
+        from ..reconciliation.domain import HEADER
+
+        assert self.reconciliation is not None
+        return domain.to_csv(HEADER, self.reconciliation(issuer_id, month))
+
     def write_month(self, issuer_id: str, month: str, *, as_of: str) -> dict[str, str]:
         """Every report of `month`; then the month's manifest, which marks it done."""
         written = {
@@ -88,6 +106,8 @@ class Reports:
             "grants": self.write_grants(issuer_id, month),
             "campaigns": self.write_campaigns(issuer_id, month),
         }
+        if self.reconciliation is not None:
+            written["reconciliation"] = self.write_reconciliation(issuer_id, month)
         manifest = {"issuer": issuer_id, "month": month, "as_of": as_of, "reports": written}
         self.store.put_object(
             keys.report_manifest(issuer_id, month), json.dumps(manifest).encode(), "application/json"
@@ -117,6 +137,10 @@ class Reports:
         month = domain.checked_month(month)
         if name not in REPORTS:
             raise UnknownReport(name, REPORTS)
+        if name == "reconciliation" and self.reconciliation is not None:
+            # As it stands now (settlement files arrive after the 1st), computed for the
+            # download and not stored: the API's role writes no bucket.
+            return domain.download_name(issuer_id, month, name), self._reconciliation_csv(issuer_id, month)
         body = self.store.read_if_present(keys.report_object(issuer_id, month, name))
         if body is None:
             raise NotWrittenYet(issuer_id, month, name)

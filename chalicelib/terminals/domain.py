@@ -117,6 +117,8 @@ class Event:
 # One e-money payment or charge record is at most what an ICOCA card can hold as e-money
 # (20,000 yen, §6.2, §7): a larger claim cannot be a real card transaction.
 EMONEY_MAX_YEN = 20_000
+AWAITING = "awaiting"  # CardTxn.reconcile: recorded, not yet in the acquirer's settlement file
+MATCHED = "matched"  # matched by one settlement line
 
 
 class TxnKind(StrEnum):
@@ -160,6 +162,10 @@ class CardTxn:
     cancelled: bool = False
     cancel_request_id: str | None = None
     counted_on: date | None = None  # the day whose daily limits it counts in (see DailyLimit)
+    # Under reconciliation (§6.2) an e-money payment is AWAITING until a settlement line
+    # matches it (then MATCHED, by `matched_line`); None: recorded without reconciliation.
+    reconcile: str | None = None
+    matched_line: str | None = None
 
     def fingerprint_fields(self) -> dict:
         """What makes two reports the same transaction. Not the request id, which a resend

@@ -30,6 +30,7 @@ from ..table import Claim, ClaimExists
 from ..ttl_cache import TTLCache
 from . import keys
 from .domain import (
+    AWAITING,
     EMONEY_MAX_YEN,
     CardTxn,
     DailyLimit,
@@ -97,9 +98,12 @@ class TerminalService:
         *,
         clock: Callable[[], datetime] | None = None,
         cache_seconds: float = 30.0,
+        reconciliation_default: bool = False,
     ) -> None:
         self.ledger = ledger
         self.store = store
+        # Whether an issuer that sets nothing requires reconciliation (Settings.reconciliation).
+        self.reconciliation_default = reconciliation_default
         self.clock = clock or ledger.clock
         self._cache = TTLCache(cache_seconds)
 
@@ -352,6 +356,9 @@ class TerminalService:
         rate = None
         if kind is TxnKind.EMONEY_PAYMENT:
             rate = rebate_bps(issuer.rebate_bps, merchant, self._rebate_rates(issuer.issuer_id), day)
+        # Under reconciliation an e-money payment earns nothing until the acquirer's
+        # settlement file matches it (chalicelib/reconciliation/).
+        awaiting = kind is TxnKind.EMONEY_PAYMENT and issuer.requires_reconciliation(self.reconciliation_default)
         txn = CardTxn(
             kind=kind,
             issuer=terminal.issuer,
@@ -366,6 +373,7 @@ class TerminalService:
             charge_kind=charge_kind,
             rebate_bps=rate,
             counted_on=today,
+            reconcile=AWAITING if awaiting else None,
         )
         print_ = txn_fingerprint(txn)
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}

@@ -21,11 +21,17 @@ cancel recorded for a settled month changes the card's rebate account in the sam
 transaction instead, so the difference is carried into the next rebate (§6.2). A cancel
 that takes the rebate back from the month's lot commits the same writes
 (`settled_cancel_writes`) in the ledger entry's own transaction.
+
+Under reconciliation (§6.2, chalicelib/reconciliation/) a payment is recorded AWAITING:
+it adds only to its month's `pending_*` sums, which earn nothing, and is listed as
+awaiting its settlement line. `match_txn` moves it into `yen`/`weighted` (through the
+same settled-month path as a late record) when a line of the acquirer's file matches it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -33,9 +39,12 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from ..ledger.chain import fingerprint
 from ..ledger.domain import rebate_points
 from ..ledger.errors import Contended
+from ..reconciliation.store import awaiting_item, unmatched_key_item
 from ..table import Claim, Refused, Table, TableItem, Transaction, Write, put_claims
 from . import keys
 from .domain import (
+    AWAITING,
+    MATCHED,
     Accrual,
     CardTxn,
     DailyLimit,
@@ -91,6 +100,8 @@ class TxnItem(TableItem, discriminator="txn"):
     cancelled = BooleanAttribute(default=False)
     cancel_request_id = UnicodeAttribute(null=True)
     counted_on = UnicodeAttribute(null=True)  # the day of the daily limits it counts in
+    reconcile = UnicodeAttribute(null=True)  # domain.AWAITING or MATCHED; None: not reconciled
+    matched_line = UnicodeAttribute(null=True)
 
 
 class AccrualItem(TableItem, discriminator="accrual"):
@@ -106,6 +117,9 @@ class AccrualItem(TableItem, discriminator="accrual"):
     closed = BooleanAttribute(null=True)
     due = NumberAttribute(null=True)
     granted = NumberAttribute(null=True)
+    # Payments awaiting their settlement line (reconciliation): counted here, earning nothing.
+    pending_yen = NumberAttribute(null=True)
+    pending_weighted = NumberAttribute(null=True)
 
 
 class RebateStateItem(TableItem, discriminator="rebate_state"):
@@ -191,6 +205,8 @@ def _txn_from_item(item: TxnItem) -> CardTxn:
         cancelled=item.cancelled,
         cancel_request_id=item.cancel_request_id,
         counted_on=date.fromisoformat(item.counted_on) if item.counted_on else None,
+        reconcile=item.reconcile,
+        matched_line=item.matched_line,
     )
 
 
@@ -307,6 +323,7 @@ class TerminalStore:
             rebate_bps=txn.rebate_bps,
             fingerprint=fingerprint,
             counted_on=txn.counted_on.isoformat() if txn.counted_on else None,
+            reconcile=txn.reconcile,
         )
 
         def put(tx: Transaction) -> None:
@@ -344,6 +361,12 @@ class TerminalStore:
         try:
             self._with_month(mark, txn, -1, claims, request_id, stop_when_settled=unless_settled)
         except Refused as exc:
+            if txn.reconcile == AWAITING:
+                found = self.get_txn(txn.idm, txn.card_seq)
+                if found is not None and not found[0].cancelled and found[0].reconcile != AWAITING:
+                    # Matched meanwhile: cancel it as matched.
+                    return self.cancel_txn(found[0], request_id, claims, give_back=give_back,
+                                           unless_settled=unless_settled)
             raise TxnChanged() from exc
 
     def settled_weighted(self, txn: CardTxn) -> int | None:
@@ -367,6 +390,38 @@ class TerminalStore:
         settled = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm), weighted=weighted)
         self._add_to_month(writes, txn, -1, settled, None)
         return writes.done()
+    def match_txn(self, txn: CardTxn, line_id: str, line_month: str, *, arrival_month: str) -> None:
+        """Mark the record matched by settlement line `line_id`, once, and (unless it is
+        cancelled) move it from its month's pending sums into what earns a rebate, in one
+        transaction; a month already settled carries what it now earns into the next
+        rebate, as a late record does. The line's unmatched mark (in `line_month`), if an
+        earlier import left one, goes in the same transaction. Raises TxnChanged when the
+        record was cancelled or matched meanwhile (read it again and decide again)."""
+        pk, sk = keys.txn(txn.idm, txn.card_seq)
+        if txn.reconcile == AWAITING:
+            condition = (TxnItem.reconcile == AWAITING) & (TxnItem.cancelled == txn.cancelled)
+        else:  # recorded without reconciliation: it already earns; only the line is noted
+            condition = TxnItem.matched_line.does_not_exist() & TxnItem.reconcile.does_not_exist()
+        earns = txn.reconcile == AWAITING and not txn.cancelled
+
+        def mark(tx: Transaction) -> None:
+            actions = [TxnItem.matched_line.set(line_id)]
+            if txn.reconcile == AWAITING:
+                actions.append(TxnItem.reconcile.set(MATCHED))
+            tx.update(TxnItem(pk, sk), actions, "txn", condition)
+            tx.delete(unmatched_key_item(txn.issuer, line_month, line_id), "unmatched line")
+
+        try:
+            if earns:
+                self._with_month(mark, replace(txn, reconcile=MATCHED), 1, (), line_id, arrival_month)
+            else:
+                tx = Transaction(self.connection)
+                mark(tx)
+                tx.commit()
+        except Refused as exc:
+            if "txn" in exc.names:
+                raise TxnChanged() from exc
+            raise
 
     def _with_month(
         self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
@@ -405,6 +460,9 @@ class TerminalStore:
             return
         change = sign * txn.amount * (txn.rebate_bps or 0)
         accrual = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm))
+        if txn.reconcile == AWAITING:
+            _await_settlement_line(tx, accrual, txn, sign, change)
+            return
         actions = [
             AccrualItem.type.set(AccrualItem),
             AccrualItem.issuer.set(txn.issuer),
@@ -413,6 +471,10 @@ class TerminalStore:
             AccrualItem.weighted.add(change),
             AccrualItem.payments.add(sign),
         ]
+        if txn.reconcile == MATCHED and sign > 0:
+            # The match itself (match_txn): out of the pending sums, off the awaiting list.
+            actions += [AccrualItem.pending_yen.add(-txn.amount), AccrualItem.pending_weighted.add(-change)]
+            tx.delete(awaiting_item(txn.issuer, txn.month, txn.idm, txn.card_seq), "awaiting")
         if settled is None:
             tx.update(accrual, actions, "month", AccrualItem.closed.does_not_exist())
             return
@@ -534,11 +596,15 @@ class TerminalStore:
 
 
 def _mark_cancelled(tx: Transaction | _Writes, txn: CardTxn, request_id: str, give_back: Sequence[DailyLimit]) -> None:
+    condition = TxnItem.cancelled == False  # noqa: E712 (a DynamoDB condition, not a Python test)
+    if txn.reconcile == AWAITING:
+        # A match landing between our read and this write moves the payment out of pending.
+        condition = condition & (TxnItem.reconcile == AWAITING)
     tx.update(
         TxnItem(*keys.txn(txn.idm, txn.card_seq)),
         [TxnItem.cancelled.set(True), TxnItem.cancel_request_id.set(request_id)],
         "txn",
-        TxnItem.cancelled == False,  # noqa: E712 (a DynamoDB condition, not a Python test)
+        condition,
     )
     for limit in give_back:
         _count_day(tx, limit, -txn.amount)
@@ -588,6 +654,24 @@ def _count_day(tx: Transaction | _Writes, limit: DailyLimit, amount: int) -> Non
     if amount > 0:
         condition = DayTotalItem.yen.does_not_exist() | (DayTotalItem.yen <= limit.limit - amount)
     tx.update(DayTotalItem(*key), actions, limit, condition)
+def _await_settlement_line(tx: Transaction, accrual: AccrualItem, txn: CardTxn, sign: int, change: int) -> None:
+    """Reconciliation: a payment awaiting its settlement line adds to (a cancel takes from)
+    the month's pending sums only, which earn nothing, settled month or not, so no
+    condition; it is listed as awaiting (a cancel takes it off the list)."""
+    tx.update(
+        accrual,
+        [AccrualItem.type.set(AccrualItem), AccrualItem.issuer.set(txn.issuer), AccrualItem.month.set(txn.month),
+         # The sums that earn exist (as 0) for the rebate job's condition on them.
+         AccrualItem.yen.add(0), AccrualItem.weighted.add(0), AccrualItem.payments.add(0),
+         AccrualItem.pending_yen.add(sign * txn.amount), AccrualItem.pending_weighted.add(change)],
+        "month",
+    )
+    listed = awaiting_item(txn.issuer, txn.month, txn.idm, txn.card_seq, amount=txn.amount, at=txn.at,
+                           terminal_id=txn.terminal_id)
+    if sign > 0:
+        tx.put(listed, "awaiting")
+    else:
+        tx.delete(listed, "awaiting")
 
 
 def _accrual(item: AccrualItem) -> Accrual:

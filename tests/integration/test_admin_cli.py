@@ -333,3 +333,14 @@ def test_an_import_the_api_refuses_or_a_file_not_read_exits_non_zero_and_saves_n
     assert code == 2 and err.startswith(f"error: cannot read {tmp_path / 'missing.csv'}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.csv"]  # no result file
     assert list(ledger.store.card_ids()) == []
+
+
+def test_reconciliation_is_set_through_the_cli(gateway, ledger, capsys):
+    assert ledger.issuer("niimi").reconciliation is None  # the stage's default (off in tests)
+    code, out, _ = run(gateway, "settings", "set", "--reconciliation", "required", capsys=capsys)
+    assert code == 0 and fields(out)["reconciliation"] == "True"
+    assert ledger.issuer("niimi").reconciliation is True
+    code, out, _ = run(gateway, "settings", "set", "--reconciliation", "off", capsys=capsys)
+    assert code == 0 and ledger.issuer("niimi").reconciliation is False
+    code, out, _ = run(gateway, "settings", "set", "--reconciliation", "default", capsys=capsys)
+    assert code == 0 and ledger.issuer("niimi").reconciliation is None

@@ -455,3 +455,14 @@ def test_settings_are_shown_and_changed_and_the_rebate_day_follows_a_closure(adm
         assert status == 400 and body["code"] == "invalid_request", refused
     assert ledger.issuer("niimi").rebate_bps == 150
     assert admin.get("/settings", issuer="nowhere")[1]["code"] == "unknown_issuer"
+
+
+def test_reconciliation_is_an_issuer_setting_of_the_admin_api(admin, ledger):
+    status, settings = admin.get("/settings")
+    assert status == 200 and settings["reconciliation"] is None  # the stage's default
+    status, changed = admin.post("/settings", {"reconciliation": True})
+    assert status == 200 and changed["reconciliation"] is True
+    assert ledger.issuer("niimi").requires_reconciliation(False) is True
+    status, body = admin.post("/settings", {"reconciliation": "yes"})
+    assert status == 400 and body["code"] == "invalid_request"
+    assert admin.post("/settings", {"reconciliation": None})[1]["reconciliation"] is None

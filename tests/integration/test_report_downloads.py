@@ -118,7 +118,7 @@ def test_bad_months_and_names_are_refused_and_a_month_not_written_says_how_to_wr
     for name in ("manifest", "settlement.csv", "SETTLEMENT", "..", "..%2Fmanifest.json", "%2E%2E"):
         status, code, message = error(get(api, "niimi", f"/{MONTH}/{name}"))
         assert (status, code) == (404, "unknown_report"), name
-        assert message.endswith("the reports are settlement, outstanding, expired, grants, campaigns")
+        assert message.endswith("the reports are settlement, outstanding, expired, grants, campaigns, reconciliation")
     # Nothing outside the month's report files is reachable, however the name is spelled.
     assert get(api, "niimi", f"/{MONTH}/..%2F..%2F{MONTH}%2Fsettlement").status_code == 404
 

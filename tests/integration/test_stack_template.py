@@ -102,6 +102,11 @@ def test_every_alarm_is_there_and_notifies_the_operators(resources):
     assert ("ChiikiPoints", "SignatureRejected", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
     # MyPage refusals (codes, card links, logins over their limits): the metric the service counts.
     assert ("ChiikiPoints", "MyPageRefused", {"service": "chiiki-points", "stage": {"Ref": "Stage"}}) in flat
+    # Reconciliation late: a month's rebate day passed without its settlement file (jobs/rebate.py).
+    late = {"service": "chiiki-points", "stage": {"Ref": "Stage"}}
+    assert ("ChiikiPoints", "ReconciliationLate", late) in flat
+    (late_alarm,) = [a for a in alarms.values() if a["Properties"].get("MetricName") == "ReconciliationLate"]
+    assert late_alarm["Properties"]["Period"] == 86400 and late_alarm["Properties"]["Threshold"] == 1
 
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -261,7 +266,7 @@ EXPECTED_ACTIONS = {
     "audit-chains": BASE | {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable",
                             "dynamodb:Scan", "dynamodb:PutItem", "s3:PutObject", "s3:ListBucket",
                             "s3:ListBucketVersions"} | READS,
-    "import-csv": BASE | LEDGER | {"s3:PutObject", "s3:ListBucket"} | READS,
+    "import-csv": BASE | LEDGER | {"dynamodb:DeleteItem", "s3:PutObject", "s3:ListBucket"} | READS,
 }
 
 

@@ -49,3 +49,23 @@ def test_every_terminal_operation_takes_at_most_two_round_trips_warm(counted):
         status, answer = tills[who].post(V1 + path, body)
         assert status in (200, 409), (path, answer)  # the second check-in is refused: once per event
         assert 1 <= len(calls) <= 2, (path, calls)
+
+
+
+def test_under_reconciliation_records_and_cancels_still_take_two_round_trips(counted, ledger):
+    """An awaiting record (the pending sums, the awaiting list) goes in the same one transaction."""
+    from chalicelib.reconciliation.store import ReconciliationStore
+
+    ledger.change_issuer("niimi", reconciliation=True)
+    tills, calls = counted
+    awaiting = ReconciliationStore(ledger.store.table).awaiting_records
+    month = ledger.today("niimi").strftime("%Y-%m")
+    for n in (1, 2):
+        record, cancel = operations(n)[3:5]
+        for (who, path, body), listed in ((record, 1), (cancel, 0)):
+            calls.clear()
+            status, answer = tills[who].post(V1 + path, body)
+            assert status == 200, (path, answer)
+            if n == 2:
+                assert 1 <= len(calls) <= 2, (path, calls)
+            assert len(list(awaiting("niimi", month))) == listed

@@ -37,6 +37,8 @@ def test_the_mail_queue_comes_from_the_environment_with_local_defaults(monkeypat
     url = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/chiiki-points-prod-mail"
     monkeypatch.setenv("CHIIKI_MAIL_QUEUE_URL", url)  # infra/template.json: Ref MailQueue
     assert settings.get_settings().mail_queue_url == url
+
+
 def test_a_deployed_function_knows_only_the_secrets_name(monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chiiki-points-prod")
     monkeypatch.delenv("CHIIKI_SECRET_KEY", raising=False)
@@ -54,3 +56,28 @@ def test_locally_the_plain_values_or_the_development_secret_are_used(monkeypatch
     monkeypatch.setenv("CHIIKI_SECRET_ID", "chiiki-points/dev")
     monkeypatch.setenv("CHIIKI_SECRET_KEY", "plain")
     assert settings.get_settings().secret_key == b"plain"  # a plain value wins over the secret
+
+
+def test_reconciliation_is_required_by_default_in_a_deployed_stage_only(monkeypatch):
+    import json
+    from pathlib import Path
+
+    from chalicelib.ledger.domain import Issuer
+
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        assert config["stages"][stage]["environment_variables"]["CHIIKI_RECONCILIATION"] == "required"
+    # A deployed function with its stage's environment: on.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chiiki-points-prod-grant-rebates")
+    monkeypatch.setenv("CHIIKI_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("CHIIKI_RECONCILIATION", "required")
+    assert settings.get_settings().reconciliation is True
+    # `chalice local` under `make run` gets the dev stage's environment, but is no Lambda: off.
+    settings.get_settings.cache_clear()
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    assert settings.get_settings().reconciliation is False
+    # An issuer's own setting wins over the stage's default, either way.
+    assert Issuer("niimi").requires_reconciliation(True) is True
+    assert Issuer("niimi", reconciliation=False).requires_reconciliation(True) is False
+    assert Issuer("niimi", reconciliation=True).requires_reconciliation(False) is True
+    assert Issuer("niimi").requires_reconciliation(False) is False
