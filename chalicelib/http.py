@@ -15,6 +15,7 @@ from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
 from .operators import errors as operator_errors
 from .reports import errors as report_errors
+from .schemas import BodyRefused
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -76,7 +77,11 @@ def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
     return Response(body=body, status_code=status)
 
 
-def json_errors(view: Callable) -> Callable:
+def json_errors(view: Callable, *, japanese: bool = False) -> Callable:
+    """Domain errors as JSON. `japanese`: the routes answer residents (MyPage), so a
+    refusal made before the route's own checks (a body too large or too deep) carries
+    its Japanese message."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         try:
@@ -85,8 +90,16 @@ def json_errors(view: Callable) -> Callable:
             if isinstance(exc, terminal_errors.SignatureRejected):
                 _signature_rejected(exc)
             return error_response(exc)
+        except BodyRefused as exc:
+            return body_refused(exc, japanese=japanese)
 
     return wrapper
+
+
+def body_refused(exc: BodyRefused, *, japanese: bool) -> Response:
+    body = {"code": exc.code, "message": exc.japanese if japanese else str(exc)}
+    headers = {"Cache-Control": "no-store"} if japanese else None
+    return Response(body=body, status_code=exc.status, headers=headers)
 
 
 def _signature_rejected(exc: terminal_errors.SignatureRejected) -> None:
