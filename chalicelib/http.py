@@ -30,6 +30,7 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.CardAlreadyExists: 409,
     ledger_errors.AlreadyCancelled: 409,
     ledger_errors.IdempotencyConflict: 409,
+    ledger_errors.InitialAlreadyGranted: 409,
     ledger_errors.LedgerBusy: 503,
     terminal_errors.SignatureRejected: 401,
     terminal_errors.InvalidBody: 400,
