@@ -15,7 +15,7 @@ from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
 from .operators import errors as operator_errors
 from .reports import errors as report_errors
-from .schemas import BodyRefused
+from .schemas import MAX_PATH_PARAMETER, InputRefused, ParameterTooLong
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -79,25 +79,28 @@ def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
 
 
 def json_errors(view: Callable, *, japanese: bool = False) -> Callable:
-    """Domain errors as JSON. `japanese`: the routes answer residents (MyPage), so a
-    refusal made before the route's own checks (a body too large or too deep) carries
-    its Japanese message."""
+    """Domain errors as JSON, and path parameters over MAX_PATH_PARAMETER refused before
+    the view runs. `japanese`: the routes answer residents (MyPage), so a refusal made
+    before the route's own checks (a body too large or too deep, a path parameter too
+    long) carries its Japanese message."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
+        if any(isinstance(value, str) and len(value) > MAX_PATH_PARAMETER for value in kwargs.values()):
+            return input_refused(ParameterTooLong(), japanese=japanese)  # kwargs are the path's parameters
         try:
             return view(*args, **kwargs)
         except (ledger_errors.LedgerError, MyPageError) as exc:
             if isinstance(exc, terminal_errors.SignatureRejected):
                 _signature_rejected(exc)
             return error_response(exc)
-        except BodyRefused as exc:
-            return body_refused(exc, japanese=japanese)
+        except InputRefused as exc:
+            return input_refused(exc, japanese=japanese)
 
     return wrapper
 
 
-def body_refused(exc: BodyRefused, *, japanese: bool) -> Response:
+def input_refused(exc: InputRefused, *, japanese: bool) -> Response:
     body = {"code": exc.code, "message": exc.japanese if japanese else str(exc)}
     headers = {"Cache-Control": "no-store"} if japanese else None
     return Response(body=body, status_code=exc.status, headers=headers)

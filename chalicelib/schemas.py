@@ -17,23 +17,27 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 # raise RecursionError, a 500.
 MAX_BODY_BYTES = 16_384
 MAX_DEPTH = 32
+# The longest path parameter any route takes (ids are at most 64 characters): a longer one
+# would reach DynamoDB as a key over its size limit, a ValidationException (a 500).
+MAX_PATH_PARAMETER = 128
 
 
 class BodyInvalid(ValueError):
     pass
 
 
-class BodyRefused(ValueError):
-    """A body refused for its size or shape before it is parsed: its own code and HTTP
-    status, a message for operators and terminals, and one in Japanese for residents
-    (chalicelib/http.py answers with them, for every route that reads a JSON body)."""
+class InputRefused(ValueError):
+    """A request refused for its size or shape before a route reads it (a body too large
+    or too deep, a path parameter too long): its own code and HTTP status, a message for
+    operators and terminals, and one in Japanese for residents (chalicelib/http.py
+    answers with them, for every route)."""
 
     code = "invalid_request"
     status = 400
     japanese = "入力内容を確認してください。"
 
 
-class BodyTooLarge(BodyRefused):
+class BodyTooLarge(InputRefused):
     code = "body_too_large"
     status = 413
     japanese = "送信された内容が大きすぎます。"
@@ -42,7 +46,7 @@ class BodyTooLarge(BodyRefused):
         super().__init__(f"the body is {size:,} bytes; at most {MAX_BODY_BYTES:,} are accepted")
 
 
-class BodyTooDeep(BodyRefused):
+class BodyTooDeep(InputRefused):
     code = "body_too_deep"
     japanese = "送信された内容の形式が正しくありません。"
 
@@ -68,6 +72,11 @@ def _number(text: str) -> int | float:
     passed as an integer is one from here on."""
     value = float(text)
     return int(value) if value.is_integer() else value
+
+
+class ParameterTooLong(InputRefused):
+    def __init__(self) -> None:
+        super().__init__(f"a path parameter is longer than {MAX_PATH_PARAMETER} characters")
 
 
 def _deeper_than(raw: bytes, limit: int) -> bool:
@@ -97,7 +106,7 @@ def _deeper_than(raw: bytes, limit: int) -> bool:
 
 
 def parse(name: str, raw: bytes | str | None) -> dict[str, Any]:
-    """The JSON body as a dict, valid against schema `name`. BodyRefused (too large, too
+    """The JSON body as a dict, valid against schema `name`. InputRefused (too large, too
     deep) or BodyInvalid says why not."""
     raw = raw.encode() if isinstance(raw, str) else raw or b""
     if len(raw) > MAX_BODY_BYTES:

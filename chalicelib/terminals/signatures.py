@@ -30,6 +30,8 @@ MAX_SKEW = dt.timedelta(seconds=300)
 # The nonce becomes part of a DynamoDB key (a 1,500-character one was a 500 from
 # DynamoDB): the same bound and alphabet as request ids.
 NONCE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# What a terminal id can be (registered through the admin API or an import).
+TERMINAL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class _Keys(HTTPSignatureKeyResolver):
         self.terminal: Terminal | None = None
 
     def resolve_public_key(self, key_id: str):
+        if not TERMINAL_ID.fullmatch(key_id):  # never a terminal; unchecked, a DynamoDB key too large to read
+            raise SignatureRejected("unknown key", code="unknown_key")
         terminal = self.find(key_id)
         if terminal is None:
             raise SignatureRejected("unknown key", code="unknown_key")

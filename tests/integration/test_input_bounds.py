@@ -222,3 +222,52 @@ def test_a_history_cursor_of_ten_digits_is_read(api, member):
         assert response.status_code == 200, cursor
     whole = json.loads(api.http.get(f"{MYPAGE}/cards/{card_id}/history", headers=headers).body)
     assert [e["kind"] for e in whole["entries"]] == ["grant"]
+
+
+# -- path parameters and key ids: never a DynamoDB key over its size limit ----------------------
+
+
+LONG = "x" * 3000
+
+
+def test_the_key_limit_stand_in_refuses_as_dynamodb_does(ledger, dynamodb_key_limits):
+    from pynamodb.exceptions import GetError
+
+    with pytest.raises(GetError):
+        ledger.store.get_card(LONG)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", f"/api/admin/v1/issuers/{LONG}/settings"),
+    ("GET", f"/api/admin/v1/issuers/{LONG}/merchants"),
+    ("POST", f"/api/admin/v1/issuers/niimi/terminals/{LONG}/disable"),
+    ("POST", f"/api/admin/v1/issuers/niimi/jobs/{LONG}/run"),
+    ("GET", f"/api/issuers/{LONG}"),
+])
+def test_an_over_long_path_parameter_is_a_400_on_admin_and_public_routes(api, operators, with_identity,  # noqa: F811
+                                                                       card, dynamodb_key_limits, method, path):
+    response = api.http.request(method, path, headers={**JSON, "x-test-user-arn": ARN}, body=b"")
+    answer = json.loads(response.body)
+    assert (response.status_code, answer["code"]) == (400, "invalid_request"), answer
+    assert "longer than 128 characters" in answer["message"]
+
+
+def test_an_over_long_card_id_is_a_400_in_japanese_on_mypage(api, member, dynamodb_key_limits):
+    headers, card_id = member
+    for method, path in (("GET", f"{MYPAGE}/cards/{LONG}"), ("GET", f"{MYPAGE}/cards/{LONG}/history"),
+                         ("DELETE", f"{MYPAGE}/cards/{LONG}")):
+        response = api.http.request(method, path, headers=headers, body=b"")
+        assert (response.status_code, json.loads(response.body)) == (
+            400, {"code": "invalid_request", "message": "入力内容を確認してください。"}), path
+    assert api.http.get(f"{MYPAGE}/cards/{card_id}", headers=headers).status_code == 200
+    assert api.http.get(f"{MYPAGE}/cards/{'x' * 128}", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("key_id", [LONG, "T STORE", "T/STORE", "t" * 65])
+def test_a_signature_naming_an_impossible_terminal_id_is_refused_without_a_lookup(api, card, ledger, key_id,
+                                                                                  dynamodb_key_limits):
+    from tests.terminals import SignedTerminal, new_key
+
+    status, answer = SignedTerminal(api, key_id, new_key()).post(f"{V1}/balance", {"idm": IDM})
+    assert (status, answer["code"]) == (401, "unknown_key")
+    assert nonces(ledger) == 0

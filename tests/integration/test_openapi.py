@@ -146,7 +146,7 @@ class Caller:
 
 @pytest.fixture
 def caller(api, operators, with_identity, terminal_service, mypage_service, outbox, ledger, store,  # noqa: F811
-           monkeypatch):
+           monkeypatch, dynamodb_key_limits):
     import boto3
 
     import chalicelib.imports as imports
