@@ -67,7 +67,7 @@ def nonces(ledger) -> int:
 
 def test_the_bounds_themselves():
     assert (schemas.MAX_BODY_BYTES, schemas.MAX_DEPTH) == (16_384, 32)
-    assert schemas.parse("BalanceRequest", padded({"idm": IDM}, 16_384)[:0] + json.dumps({"idm": IDM}).encode())
+    assert schemas.parse("BalanceRequest", json.dumps({"idm": IDM}).encode()) == {"idm": IDM}
     for levels, refused in ((32, False), (33, True), (5000, True)):
         try:
             schemas.parse("BalanceRequest", deep(levels))
