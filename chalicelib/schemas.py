@@ -54,6 +54,11 @@ class BodyTooDeep(InputRefused):
         super().__init__(f"the body nests arrays or objects more than {MAX_DEPTH} levels deep")
 
 
+class ParameterTooLong(InputRefused):
+    def __init__(self) -> None:
+        super().__init__(f"a path parameter is longer than {MAX_PATH_PARAMETER} characters")
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     return json.loads(OPENAPI.read_text(encoding="utf-8"))
@@ -72,11 +77,6 @@ def _number(text: str) -> int | float:
     passed as an integer is one from here on."""
     value = float(text)
     return int(value) if value.is_integer() else value
-
-
-class ParameterTooLong(InputRefused):
-    def __init__(self) -> None:
-        super().__init__(f"a path parameter is longer than {MAX_PATH_PARAMETER} characters")
 
 
 def _deeper_than(raw: bytes, limit: int) -> bool:
