@@ -15,6 +15,7 @@ from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
 from .operators import errors as operator_errors
 from .reports import errors as report_errors
+from .schemas import MAX_PATH_PARAMETER, InputRefused, ParameterTooLong
 from .terminals import errors as terminal_errors
 
 STATUS: dict[type[Exception], int] = {
@@ -29,6 +30,7 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.CardAlreadyExists: 409,
     ledger_errors.AlreadyCancelled: 409,
     ledger_errors.IdempotencyConflict: 409,
+    ledger_errors.InitialAlreadyGranted: 409,
     ledger_errors.LedgerBusy: 503,
     terminal_errors.SignatureRejected: 401,
     terminal_errors.InvalidBody: 400,
@@ -81,9 +83,16 @@ def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
     return Response(body=body, status_code=status)
 
 
-def json_errors(view: Callable) -> Callable:
+def json_errors(view: Callable, *, japanese: bool = False) -> Callable:
+    """Domain errors as JSON, and path parameters over MAX_PATH_PARAMETER refused before
+    the view runs. `japanese`: the routes answer residents (MyPage), so a refusal made
+    before the route's own checks (a body too large or too deep, a path parameter too
+    long) carries its Japanese message."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
+        if any(isinstance(value, str) and len(value) > MAX_PATH_PARAMETER for value in kwargs.values()):
+            return input_refused(ParameterTooLong(), japanese=japanese)  # kwargs are the path's parameters
         try:
             return view(*args, **kwargs)
         except (ledger_errors.LedgerError, MyPageError) as exc:
@@ -92,8 +101,16 @@ def json_errors(view: Callable) -> Callable:
             if isinstance(exc, terminal_errors.RecordRefused):
                 _record_refused(exc)
             return error_response(exc)
+        except InputRefused as exc:
+            return input_refused(exc, japanese=japanese)
 
     return wrapper
+
+
+def input_refused(exc: InputRefused, *, japanese: bool) -> Response:
+    body = {"code": exc.code, "message": exc.japanese if japanese else str(exc)}
+    headers = {"Cache-Control": "no-store"} if japanese else None
+    return Response(body=body, status_code=exc.status, headers=headers)
 
 
 def _signature_rejected(exc: terminal_errors.SignatureRejected) -> None:

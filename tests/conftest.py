@@ -201,3 +201,26 @@ def log_lines():
         yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
     finally:
         log.removeHandler(handler)
+
+
+@pytest.fixture
+def dynamodb_key_limits(monkeypatch):
+    """DynamoDB refuses a key over its size limit (2,048 bytes hash, 1,024 range) on a read
+    with a ValidationException; moto checks only writes. This makes moto check reads too."""
+    from moto.dynamodb.exceptions import HashKeyTooLong, RangeKeyTooLong
+    from moto.dynamodb.limits import HASH_KEY_MAX_LENGTH, RANGE_KEY_MAX_LENGTH
+    from moto.dynamodb.models.table import Table
+
+    def checked(original):
+        def call(self, hash_key, *args, **kwargs):
+            range_key = args[0] if args else kwargs.get("range_key")
+            if hash_key is not None and hash_key.size() > HASH_KEY_MAX_LENGTH:
+                raise HashKeyTooLong
+            if getattr(range_key, "size", None) and range_key.size() > RANGE_KEY_MAX_LENGTH:
+                raise RangeKeyTooLong
+            return original(self, hash_key, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Table, "get_item", checked(Table.get_item))
+    monkeypatch.setattr(Table, "query", checked(Table.query))

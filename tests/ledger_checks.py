@@ -1,9 +1,10 @@
 """The ledger invariants, checked from outside: chains verify, no lot is negative,
-the reported balance is the sum of live lots, and every point is accounted for."""
+the reported balance is the sum of live lots, every point is accounted for, and a card
+has at most one initial grant."""
 
 from __future__ import annotations
 
-from chalicelib.ledger.domain import invariant_violations
+from chalicelib.ledger.domain import Source, invariant_violations
 from chalicelib.ledger.service import Ledger
 
 
@@ -18,6 +19,10 @@ def card_problems(ledger: Ledger, idm: str) -> list[str]:
         problems.append(f"balance {view.balance} != sum of live lots {live}")
     if sum(lot.remaining for lot in view.lots) != view.balance:
         problems.append("the listed lots do not add up to the balance")
+    initial = [e for e in ledger.store.entries(idm, newest_first=False)
+               if e.entry.kind == "grant" and e.entry.result.get("source") == Source.INITIAL.value]
+    if len(initial) > 1:
+        problems.append(f"{len(initial)} initial grants (at most one per card)")
     return [f"card {idm[:4]}…: {p}" for p in problems]
 
 

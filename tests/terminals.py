@@ -28,21 +28,26 @@ class SignedTerminal:
     terminal_id: str
     key: bytes
 
-    def prepare(self, path: str, body: dict | bytes, when: datetime | None = None) -> requests.PreparedRequest:
-        """The request signed now, or as if at `when` for tests that move the server's clock."""
+    def prepare(self, path: str, body: dict | bytes, when: datetime | None = None, *, nonce: str | None = None,
+                expires: datetime | None = None) -> requests.PreparedRequest:
+        """The request signed now, or as if at `when` for tests that move the server's clock;
+        with the given `nonce` instead of a fresh one, and an `expires` parameter if given."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = requests.Request(
             "POST", "http://127.0.0.1" + path, data=data, headers={"Content-Type": "application/json"}
         ).prepare()
+        auth = terminal_auth(self.key, self.terminal_id)
+        if nonce is not None or expires is not None:
+            auth = _Chosen(auth, nonce, expires)
         if when is None:
-            terminal_auth(self.key, self.terminal_id)(req)
+            auth(req)
             return req
         from unittest import mock
 
         with mock.patch("requests_http_signature.datetime") as fake:
             fake.datetime.now.return_value = when.astimezone().replace(tzinfo=None)
             fake.timedelta = timedelta
-            terminal_auth(self.key, self.terminal_id)(req)
+            auth(req)
         return req
 
     def send(self, req: requests.PreparedRequest, *, body: bytes | None = None):
@@ -55,6 +60,24 @@ class SignedTerminal:
 
     def post_at(self, path: str, body: dict, when: datetime):
         return self.send(self.prepare(path, body, when))
+
+    def post_signed(self, path: str, body: dict | bytes, **params):
+        """Posted with chosen signature parameters (`nonce`, `expires`)."""
+        return self.send(self.prepare(path, body, **params))
+
+
+class _Chosen:
+    """A terminal's signer with a chosen nonce and/or `expires` parameter."""
+
+    def __init__(self, auth, nonce: str | None, expires: datetime | None) -> None:
+        self.auth = auth
+        if nonce is not None:
+            auth.get_nonce = lambda request: nonce
+        if expires is not None:
+            auth.get_expires = lambda request, created: expires
+
+    def __call__(self, req: requests.PreparedRequest) -> requests.PreparedRequest:
+        return self.auth(req)
 
 def register_demo(terminals, client) -> dict[str, SignedTerminal]:
     """Merchants, an event and one terminal of each mode for Niimi, and one Okayama terminal."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 
+from .. import csv_files
 from ..ledger.domain import is_card_number, is_idm
 from ..reconciliation.domain import SettlementLine
 from ..terminals.domain import Mode
@@ -240,10 +241,50 @@ def column_map(kind: Kind, header: Sequence[str]) -> list[str | None]:
     return fields
 
 
+def read_rows(text: str) -> list[list[str]]:
+    """The file's rows as the csv module reads them. A cell longer than the module's
+    limit (csv.field_size_limit(), 131,072 characters: usually a quote opened and never
+    closed, which swallows the rest of the file) refuses the whole file: the rows after
+    it cannot be told apart, so none is imported and the result file says why."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[list[str]] = []
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise FileRefused(
+                    f"a cell that reaches line {reader.line_num} of the file is longer than "
+                    f"{csv.field_size_limit():,} characters, so nothing in the file was imported; usually a "
+                    "double quote (\") opened in a cell is never closed"
+                ) from exc
+            raise FileRefused(f"the file cannot be read as CSV near line {reader.line_num}: {exc}") from exc
+
+
+# C0 and C1 control characters and DEL, and the bidirectional overrides that make text
+# show in another order than it is stored: never part of a name, id or reason, and a NUL
+# cuts a spreadsheet's cell. Line breaks are allowed only inside a PEM public key.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_KEY_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def control_problem(kind: Kind, values: dict[str, str]) -> str | None:
+    """Why a row's cells are refused for a control character (None when they are not)."""
+    for column in COLUMNS[kind]:
+        value = values.get(column.field, "").strip()
+        found = (_KEY_CONTROL if column.field == "public_key" else _CONTROL).search(value)
+        if found:
+            return (f"the {column.field} ({column.japanese}) cell contains a control character "
+                    f"(U+{ord(found.group()):04X}), which imported text may not hold; remove it")
+    return None
+
+
 def parse(kind: Kind, body: bytes, *, time_zone: tzinfo) -> ParsedFile:
     """Every row of the file, each with its record or the reason it is refused.
     `time_zone` is the issuer's: event times written without an offset are local."""
-    rows = list(csv.reader(io.StringIO(decode(body), newline="")))
+    rows = read_rows(decode(body))
     while rows and not any(cell.strip() for cell in rows[0]):
         rows.pop(0)  # blank lines before the header
     if not rows:
@@ -260,7 +301,13 @@ def parse(kind: Kind, body: bytes, *, time_zone: tzinfo) -> ParsedFile:
         if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields):]):
             parsed.append(Row(index, cells, problem=f"the row has {len(cells)} cells but the header has {len(fields)}"))
             continue
-        values = {f: (cells[i] if i < len(cells) else "") for i, f in enumerate(fields) if f}
+        # A result file's rejected rows, fixed and imported again, come back with the quote
+        # that kept a formula-like cell text (csv_files): it is not part of the value.
+        values = {f: csv_files.unescape(cells[i] if i < len(cells) else "") for i, f in enumerate(fields) if f}
+        problem = control_problem(kind, values)
+        if problem is not None:
+            parsed.append(Row(index, cells, problem=problem))
+            continue
         try:
             parsed.append(Row(index, cells, record=build(values, time_zone)))
         except RowProblem as exc:
@@ -570,12 +617,9 @@ def content_sha(body: bytes) -> str:
 
 
 def to_csv(lines: Iterable[Sequence[object]]) -> bytes:
-    """CSV that Excel opens as UTF-8: a BOM first, CRLF line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for line in lines:
-        writer.writerow(["" if cell is None else cell for cell in line])
-    return (BOM + buffer.getvalue()).encode("utf-8")
+    """CSV that Excel opens as UTF-8 (a BOM first, CRLF line ends), with text that starts
+    like a formula written as text (csv_files)."""
+    return csv_files.to_csv(lines)
 
 
 def result_csv(

@@ -6,10 +6,12 @@ Every row is validated (domain.parse) and then applied on its own: a refused row
 reported in the result file with why, and the others go on. Exactly once, whatever
 happens:
 
-- a card's initial grant has the request id `import:<issuer>:initial:<idm>`: one initial
-  grant per card, so a re-import, a resumed run, or another file with the same card
-  never grants twice (another amount or date for a card already granted is rejected
-  and says what it got);
+- a card's initial grant has the request id `import:<issuer>:initial:<idm>`, and the
+  ledger allows one initial grant per card whatever its request id (the claim
+  `INITIAL#<idm>`): a re-import, a resumed run, another file with the same card, or a
+  card granted its initial points by another path (the demo loader, a script) never
+  grants twice (the same points and date are "unchanged"; another amount or date is
+  rejected and says what the card got);
 - an admin grant reuses jobs/admin_grants.py's `admin:<issuer>:<list>:<idm>`, so a list
   imported here and sent to the admin API's grant list grants once;
 - an e-money settlement line (`emoney-settlements`) matches the record of its card and
@@ -362,10 +364,17 @@ class Importer:
         return Applied(Outcome.IMPORTED, points=result["granted"])
 
     def _initial_grant_done(self, row: CardRow, request_id: str) -> Applied | None:
-        """The outcome when the card already had its initial grant (None when not)."""
-        done = self.ledger.store.get_request(ledger_keys.request_id_hash(request_id))
+        """The outcome when the card already had its initial grant, by this import's
+        request id or any other (None when not)."""
+        store = self.ledger.store
+        done = store.get_request(ledger_keys.request_id_hash(request_id))
         if done is None:
-            return None
+            other = store.initial_grant_entry(row.idm)
+            if other is None:
+                return None
+            done = store.get_request(other)
+            if done is None:  # the claim is there, its request record is not: say so, change nothing
+                return _rejected("the card already had its initial grant; nothing was changed")
         granted, valid_from = done.result.get("granted"), done.result.get("valid_from")
         if (granted, valid_from) == (row.points, row.granted_on.isoformat()):
             return Applied(Outcome.UNCHANGED)

@@ -85,6 +85,13 @@ class AlreadyCancelled(LedgerError):
         super().__init__("this point payment has already been cancelled")
 
 
+class InitialAlreadyGranted(LedgerError):
+    code = "initial_already_granted"
+
+    def __init__(self) -> None:
+        super().__init__("the card already had its initial grant")
+
+
 class LedgerBusy(LedgerError):
     code = "busy"
 

@@ -10,6 +10,7 @@ ENTRY = "ENTRY#"
 REQUEST = "REQ#"
 CARD_NUMBER = "CARDNO#"
 CANCELLED = "CANCELLED#"
+INITIAL = "INITIAL#"
 ISSUER = "ISSUER#"
 ISSUERS = "ISSUERS"
 EXPIRY = "EXP#"
@@ -52,6 +53,11 @@ def card_number(number: str) -> tuple[str, str]:
 
 def cancelled(spend_entry_id: str) -> tuple[str, str]:
     return CANCELLED + spend_entry_id, "CANCELLED"
+
+
+def initial_grant(idm: str) -> tuple[str, str]:
+    """The claim every initial grant of a card puts: at most one, whichever path grants it."""
+    return INITIAL + idm, "INITIAL"
 
 
 def issuer(issuer_id: str) -> tuple[str, str]:

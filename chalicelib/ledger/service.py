@@ -5,6 +5,10 @@ the request record; a request already carried out returns its original result (o
 refused if its body differs); otherwise the pure domain decides and one
 TransactWriteItems commits the cards under their versions with a chained entry each and
 the request record. A version conflict re-reads and decides again.
+
+A card has at most one initial grant, whatever request id or path brings it: every grant
+with source `initial` puts the claim `INITIAL#<idm>` in its own transaction (a second is
+refused, InitialAlreadyGranted, and writes nothing).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .errors import (
     CardNotFound,
     Contended,
     IdempotencyConflict,
+    InitialAlreadyGranted,
     InvalidRequest,
     LedgerBusy,
     LedgerError,
@@ -201,7 +206,10 @@ class Ledger:
                 "expires_on": lot.expires_on.isoformat(),
                 "balance": domain.balance(after.lots, ctx.day),
             }
-            return Decision("grant", {idm: (after, change.movements)}, result, reason=reason)
+            # Once per card whatever the path (an import, the demo loader, a script): the
+            # claim is in the grant's own transaction, so no request id can get around it.
+            once = (Claim(*keys.initial_grant(idm), error=InitialAlreadyGranted),) if source is Source.INITIAL else ()
+            return Decision("grant", {idm: (after, change.movements)}, result, reason=reason, claims=once)
 
         params = {
             "amount": amount,

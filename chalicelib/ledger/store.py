@@ -30,7 +30,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.transactions import TransactWrite
 
-from ..table import Claim, Refused, Table, TableItem, Transaction, Write, failed_positions, put_claims
+from ..table import Claim, ClaimItem, Refused, Table, TableItem, Transaction, Write, failed_positions, put_claims
 from . import keys
 from .chain import canonical_json
 from .domain import Card, CardStatus, Entry, Issuer, Lot, Source
@@ -278,6 +278,14 @@ class CardStore:
         try:
             return _request_from_item(RequestItem.get(*keys.request(entry_id), consistent_read=True))
         except RequestItem.DoesNotExist:
+            return None
+
+    def initial_grant_entry(self, idm: str) -> str | None:
+        """The entry id (request hash) of the card's initial grant, from its claim; None
+        when the card has none (or had it before the claim existed)."""
+        try:
+            return ClaimItem.get(*keys.initial_grant(idm), consistent_read=True).by
+        except ClaimItem.DoesNotExist:
             return None
 
     def idm_for_number(self, card_number: str) -> str | None:

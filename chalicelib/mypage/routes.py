@@ -65,7 +65,8 @@ def _source_ip() -> str:
 
 def route(path: str, method: str = "GET") -> Callable:
     def register(view: Callable) -> Callable:
-        bp.route(PREFIX + path, methods=[method], content_types=["application/json"])(json_errors(view))
+        bp.route(PREFIX + path, methods=[method], content_types=["application/json"])(
+            json_errors(view, japanese=True))
         return view
 
     return register

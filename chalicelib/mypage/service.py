@@ -497,7 +497,8 @@ class MyPage:
 
     def history(self, session: Session, card_id: str, cursor: str | None, limit: int = 20) -> dict:
         link = self._linked(session, card_id)
-        if cursor is not None and not cursor.isdigit():
+        # 1-10 ASCII digits: str.isdigit alone lets '²' and 5,000-digit numbers through to int() and DynamoDB
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 10):
             raise InvalidInput()
         page = self.ledger.history(link.idm, limit=limit, cursor=cursor)
         names = {m.merchant_id: m.name for m in self.merchants(self.issuer_id)}

@@ -24,9 +24,7 @@ Reconciliation, for any set of entries E and the cards they leave:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from .. import csv_files
 from ..ledger.domain import Entry, Op, Source
 from .errors import InvalidMonth
 
@@ -122,12 +121,9 @@ BOM = "\ufeff"
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    """UTF-8 with a byte order mark and CRLF line ends: Excel opens it as UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return (BOM + buffer.getvalue()).encode("utf-8")
+    """UTF-8 with a byte order mark and CRLF line ends: Excel opens it as UTF-8. Text
+    that starts like a formula is written as text (csv_files); figures stay int."""
+    return csv_files.to_csv([header, *rows])
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,17 @@
 A terminal signs `@method`, `@path` and `content-digest` (RFC 9530, SHA-256 of the
 body) with its Ed25519 key, with the parameters `created`, `nonce`, `keyid` (its
 terminal id) and `alg`. A request is refused when the signature does not verify, the
-key is unknown or disabled, `created` is more than 300 s from the server's clock, the
-body does not match its digest, or the nonce was used before (checked by the caller,
-which spends the nonce in the same DynamoDB transaction as the work).
+key is unknown or disabled, `created` is more than 300 s from the server's clock, an
+`expires` parameter is past on the server's clock, the body does not match its digest,
+the nonce is not 1-128 characters of `[A-Za-z0-9._:-]`, or the nonce was used before
+(checked by the caller, which spends the nonce in the same DynamoDB transaction as the
+work).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -24,6 +27,11 @@ from .errors import SignatureRejected
 
 COVERED = ("@method", "@path", "content-digest")
 MAX_SKEW = dt.timedelta(seconds=300)
+# The nonce becomes part of a DynamoDB key (a 1,500-character one was a 500 from
+# DynamoDB): the same bound and alphabet as request ids.
+NONCE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# What a terminal id can be (registered through the admin API or an import).
+TERMINAL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class _Keys(HTTPSignatureKeyResolver):
         self.terminal: Terminal | None = None
 
     def resolve_public_key(self, key_id: str):
+        if not TERMINAL_ID.fullmatch(key_id):  # never a terminal; unchecked, a DynamoDB key too large to read
+            raise SignatureRejected("unknown key", code="unknown_key")
         terminal = self.find(key_id)
         if terminal is None:
             raise SignatureRejected("unknown key", code="unknown_key")
@@ -94,8 +104,14 @@ def verify(
     created = dt.datetime.fromtimestamp(result.parameters["created"], tz=dt.UTC)
     if abs(now - created) > MAX_SKEW:
         raise SignatureRejected("the signature's created time is more than 300 s off", code="stale_signature")
+    expires = result.parameters.get("expires")
+    if expires is not None and now > dt.datetime.fromtimestamp(expires, tz=dt.UTC):
+        raise SignatureRejected("the signature's expires time has passed", code="expired_signature")
     if not result.nonce:
         raise SignatureRejected("the signature has no nonce", code="missing_nonce")
+    if not NONCE.fullmatch(str(result.nonce)):
+        raise SignatureRejected("the nonce must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+                                code="bad_nonce")
     assert keys.terminal is not None
     return Signed(keys.terminal, str(result.nonce), created)
 

@@ -37,7 +37,8 @@ def open_card(ledger, clock, n: int, grants=((LAST, 5000, 72),), issuer: str = "
                      birth_date=BIRTH)
     for i, (day, points, months) in enumerate(grants):
         clock.set(day)
-        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=OPERATOR, source=Source.INITIAL,
+        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=OPERATOR,
+                     source=Source.INITIAL if i == 0 else Source.ADMIN,  # one initial grant per card
                      validity_months=months)
     return idm
 

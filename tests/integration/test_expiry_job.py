@@ -31,7 +31,8 @@ def open_card(ledger, clock, n: int, *, issuer: str = "niimi", grants=((GRANT_DA
     ledger.open_card(idm=idm, card_number=f"JW{(n if issuer == 'niimi' else 10**9 + n):015d}", issuer_id=issuer)
     for i, (day, amount) in enumerate(grants):
         clock.set(day)
-        ledger.grant(idm, amount, request_id=f"grant:{idm}:{i}", actor=OPERATOR, source=Source.INITIAL)
+        ledger.grant(idm, amount, request_id=f"grant:{idm}:{i}", actor=OPERATOR,
+                     source=Source.INITIAL if i == 0 else Source.ADMIN)  # one initial grant per card
     return idm
 
 

@@ -1,10 +1,11 @@
 """A hypothesis state machine over the moto-backed ledger.
 
-Grants, spends with and without shortfall, cancels (by the right and the wrong
-merchant), voids, damage reissues, time jumps across expiry dates, expiry runs, and
-requests repeated with the same or a different body. After every step every card must
-be sound (chain verifies, no negative lot, balance is the sum of live lots, every point
-is accounted for) and a repeat must have changed nothing.
+Grants (an initial one once per card), spends with and without shortfall, cancels (by
+the right and the wrong merchant), voids, damage reissues, time jumps across expiry
+dates, expiry runs, and requests repeated with the same or a different body. After every
+step every card must be sound (chain verifies, no negative lot, balance is the sum of
+live lots, every point is accounted for, at most one initial grant) and a repeat must
+have changed nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.idms: list[str] = []
         self.done: dict[str, tuple[object, dict]] = {}  # request id → (how to repeat it, its result)
         self.cancelled: set[str] = set()
+        self.initial: set[str] = set()  # cards that had their initial grant
 
     def _request_id(self) -> str:
         return f"r{self.run}-{next(_ids)}"
@@ -104,9 +106,17 @@ class LedgerMachine(RuleBasedStateMachine):
           source=st.sampled_from([Source.INITIAL, Source.REBATE, Source.EVENT, Source.ADMIN]),
           back_days=st.integers(min_value=0, max_value=200))
     def grant(self, card, amount, source, back_days):
+        """An initial grant goes through once per card, whatever its request id."""
         granted_on = date.fromordinal(self.ledger.today("niimi").toordinal() - back_days) if back_days else None
-        self._do(lambda rid: self.ledger.grant(card, amount, request_id=rid, actor=OPERATOR, source=source,
-                                               granted_on=granted_on))
+        refused = []
+        rid = self._do(lambda rid: self.ledger.grant(card, amount, request_id=rid, actor=OPERATOR, source=source,
+                                                     granted_on=granted_on),
+                       allowed=(errors.InitialAlreadyGranted,), refused=refused)
+        if rid is not None and source is Source.INITIAL:
+            assert card not in self.initial, "a second initial grant went through"
+            self.initial.add(card)
+        if refused and isinstance(refused[0], errors.InitialAlreadyGranted):
+            assert source is Source.INITIAL and card in self.initial
 
     @rule(target=spends, card=cards, amount=st.integers(min_value=1, max_value=6000), shortfall=st.booleans())
     def spend(self, card, amount, shortfall):

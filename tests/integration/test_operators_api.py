@@ -40,7 +40,8 @@ def issue(ledger, clock, n: int, grants=((date(2022, 10, 24), 5000),), issuer: s
     ledger.open_card(idm=idm, card_number=card_no(n), issuer_id=issuer, birth_date=BIRTH)
     for i, (day, points) in enumerate(grants):
         clock.set(day)
-        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=IMPORT, source=Source.INITIAL)
+        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=IMPORT,
+                     source=Source.INITIAL if i == 0 else Source.ADMIN)  # one initial grant per card
     return idm
 
 

@@ -33,7 +33,8 @@ def open_card(ledger, clock, n: int, grants=((GRANT_DAY, 5000),)) -> str:
     ledger.open_card(idm=idm, card_number=card_no(n), issuer_id="niimi", birth_date=BIRTH)
     for i, (day, points) in enumerate(grants):
         clock.set(day)
-        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=OPERATOR, source=Source.INITIAL)
+        ledger.grant(idm, points, request_id=f"grant:{idm}:{i}", actor=OPERATOR,
+                     source=Source.INITIAL if i == 0 else Source.ADMIN)  # one initial grant per card
     return idm
 
 
