@@ -18,6 +18,7 @@ MESSAGES: dict[str, str] = {
     "invalid_request": "送信内容に誤りがあります。操作をやり直してください",
     "card_not_found": "このカードは登録されていません",
     "card_exists": "このカードは既に登録されています",
+    "initial_already_granted": "このカードの初回ポイントは付与済みです",
     "wrong_issuer": "このカードはこの店舗ではご利用いただけません",
     "card_closed": "このカードは返却・無効化されているため、ご利用いただけません",
     "request_id_reused": "同じ取引番号で別の内容が送信されました。操作をやり直してください",
@@ -48,6 +49,8 @@ MESSAGES: dict[str, str] = {
     "nonce_reused": "通信が重複しました。もう一度お試しください",
     "digest_mismatch": "送信データが壊れていました。もう一度お試しください",
     "missing_nonce": "端末の認証情報が不足しています。運営事務局にお問い合わせください",
+    "bad_nonce": "端末の認証情報が正しくありません。運営事務局にお問い合わせください",
+    "expired_signature": "端末の時計がずれているか、送信が遅れました。時刻を確認してもう一度お試しください",
     # the agent's own outcomes
     "offline": "通信できません。電子マネー記録は保存し、後で送信します",
     "charge_offline": "通信できません。チャージ記録は保存し、後で送信します",

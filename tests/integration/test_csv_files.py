@@ -49,7 +49,7 @@ def test_a_merchant_named_like_a_formula_reaches_settlement_as_text(api, operato
     s3 = boto3.client("s3", region_name="ap-northeast-1")
     s3.create_bucket(Bucket="test-reports", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
     directory = TerminalStore(store.table)
-    reports = Reports(ReportStore(store.table, s3, "test-reports"),
+    reports = Reports(ReportStore(store.table, s3, "test-reports", anchors_bucket="test-reports"),
                       lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)})
     idm = "0a00000000000001"
     ledger.open_card(idm=idm, card_number="JW000000000000001", issuer_id="niimi")
