@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,7 +113,10 @@ def test_every_alarm_is_there_and_notifies_the_operators(resources):
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     topic = resources["AlarmTopic"]["Properties"]
     assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "OperatorEmail"}}]
-    assert of_type(resources, "AWS::CloudWatch::Dashboard")
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    # Every alarm is on the dashboard's alarm widget, so an operator sees them in one place.
+    shown = set(re.findall(r"\$\{(\w+)\.Arn\}", dashboard["Properties"]["DashboardBody"]["Fn::Sub"]))
+    assert set(alarms) <= shown, set(alarms) - shown
 
 
 def test_cloudfront_serves_the_pwa_privately_and_routes_api_to_api_gateway(resources):
