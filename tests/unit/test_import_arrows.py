@@ -1,0 +1,119 @@
+"""The arrows between contexts run one way (issue 13, DESIGN's shape): a context uses
+another through its service, never its store or routes; the ledger, the core, imports no
+other context; `table.py`, beneath every context, imports none; no module imports a
+`routes` module (only app.py registers them).
+
+The imports are read from the source with `ast`, relative ones resolved. `KNOWN` lists
+the reach-throughs still to be removed: the test fails on any new one, and on a listed
+one that is gone (so the list only shrinks)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "chalicelib"
+CONTEXTS = {p.name for p in LIB.iterdir() if p.is_dir() and any(p.glob("*.py"))}
+
+# (importing module, imported module) pairs still to be removed.
+KNOWN: set[tuple[str, str]] = {
+    ("chalicelib.campaigns.service", "chalicelib.jobs.store"),
+    ("chalicelib.campaigns.store", "chalicelib.terminals.store"),
+    ("chalicelib.imports.routes", "chalicelib.operators.routes"),
+    ("chalicelib.jobs.dormancy", "chalicelib.mypage.store"),
+    ("chalicelib.jobs.rebate", "chalicelib.reconciliation.store"),
+    ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
+    ("chalicelib.jobs.reminders", "chalicelib.mypage.store"),
+    ("chalicelib.ledger.service", "chalicelib.reports.domain"),
+    ("chalicelib.ledger.service", "chalicelib.reports.store"),
+    ("chalicelib.operators.service", "chalicelib.mypage.store"),
+    ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
+    ("chalicelib.reports", "chalicelib.terminals.store"),
+    ("chalicelib.reports.routes", "chalicelib.operators.routes"),
+    ("chalicelib.table", "chalicelib.ledger.errors"),
+    ("chalicelib.terminals.store", "chalicelib.reconciliation.store"),
+}
+
+
+def _module(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, root: Path = ROOT) -> set[str]:
+    """Every module the file imports (for `from X import store` or `routes`, X.store)."""
+    module = _module(path, root)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            found.add(source)
+            found.update(f"{source}.{a.name}" for a in node.names if a.name in ("store", "routes"))
+    return {m for m in found if m.startswith("chalicelib")}
+
+
+def _context(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) >= 2 and parts[1] in CONTEXTS else None
+
+
+def _violations(root: Path = ROOT) -> set[tuple[str, str]]:
+    bad: set[tuple[str, str]] = set()
+    for path in (root / "chalicelib").rglob("*.py"):
+        module = _module(path, root)
+        own = _context(module)
+        for target in _imports(path, root):
+            theirs = _context(target)
+            leaf = target.rsplit(".", 1)[-1]
+            if leaf == "routes" and target.count(".") == 2:
+                bad.add((module, target))  # no module imports a routes module
+            elif own and theirs and theirs != own and leaf == "store" and target.count(".") == 2:
+                bad.add((module, target))  # another context's store
+            elif own == "ledger" and theirs and theirs != "ledger":
+                bad.add((module, target))  # the core imports no other context
+            elif module == "chalicelib.table" and theirs:
+                bad.add((module, target))  # the table lies beneath every context
+    return bad
+
+
+def test_the_contexts_are_what_the_test_thinks():
+    assert {"ledger", "terminals", "mypage", "operators", "imports", "reports", "jobs"} <= CONTEXTS
+
+
+def test_no_new_reach_through_between_contexts():
+    new = _violations() - KNOWN
+    assert not new, "use the other context's service: " + ", ".join(f"{a} -> {b}" for a, b in sorted(new))
+
+
+def test_the_known_reach_throughs_only_shrink():
+    gone = KNOWN - _violations()
+    assert not gone, "remove from KNOWN: " + ", ".join(f"{a} -> {b}" for a, b in sorted(gone))
+
+
+def test_the_scan_sees_each_kind_of_reach_through(tmp_path):
+    lib = tmp_path / "chalicelib"
+    files = {
+        "table.py": "from .ledger.errors import Contended\n",
+        "ledger/service.py": "from ..reports.store import aggregate_writes\n",
+        "imports/routes.py": "from ..operators.routes import IAM\n",
+        "jobs/rebate.py": "from chalicelib.terminals import store\nfrom ..terminals.service import TerminalService\n",
+        "jobs/expiry.py": "from .store import JobState\n",  # its own store: fine
+    }
+    for name, text in files.items():
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_text(text)
+    assert _violations(tmp_path) == {
+        ("chalicelib.table", "chalicelib.ledger.errors"),
+        ("chalicelib.ledger.service", "chalicelib.reports.store"),
+        ("chalicelib.imports.routes", "chalicelib.operators.routes"),
+        ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
+    }
