@@ -18,6 +18,7 @@ from chalicelib import observability
 from tests.integration.test_operators_api import BIRTH, card_no, idm_of, issue
 from tests.operators import ARN, fake_gateway, operators, with_identity  # noqa: F401  (fixtures)
 from tools import admin as cli
+from tools.admin import grants, transport
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 
@@ -147,7 +148,7 @@ def test_a_grant_list_file_is_sent_in_parts_and_rows_are_reported_as_the_spreads
     rows = ["card_number,points", f"{card_no(1)},200", f"{card_no(9)},200", f"{card_no(2)},abc", "",
             f"{card_no(2)},200", f"{card_no(3)},500"]
     listing.write_bytes("\ufeff".encode() + "\r\n".join(rows).encode())
-    monkeypatch.setattr(cli, "GRANT_LIST_CHUNK", 2)
+    monkeypatch.setattr(grants, "GRANT_LIST_CHUNK", 2)
 
     code, out, _ = run(gateway, "grant-list", str(listing), "--reason", "ボランティア", capsys=capsys)
 
@@ -217,16 +218,16 @@ def test_without_credentials_only_a_loopback_api_gets_a_placeholder_signature(mo
     import botocore.session
 
     monkeypatch.setattr(botocore.session.Session, "get_credentials", lambda self: None)
-    assert cli.credentials_for("http://127.0.0.1:8000/api").access_key == "local"
-    with pytest.raises(cli.Failed) as refused:
-        cli.credentials_for("https://abc123.execute-api.ap-northeast-1.amazonaws.com/api")
+    assert transport.credentials_for("http://127.0.0.1:8000/api").access_key == "local"
+    with pytest.raises(transport.Failed) as refused:
+        transport.credentials_for("https://abc123.execute-api.ap-northeast-1.amazonaws.com/api")
     assert refused.value.exit_code == 2
 
 
 def test_the_signing_region_comes_from_the_execute_api_host():
-    assert cli.region_for("https://abc123.execute-api.us-west-2.amazonaws.com/api", None) == "us-west-2"
-    assert cli.region_for("https://abc123.execute-api.us-west-2.amazonaws.com/api", "eu-west-1") == "eu-west-1"
-    assert cli.region_for("http://127.0.0.1:8000", None) == os.environ.get("AWS_REGION", "ap-northeast-1")
+    assert transport.region_for("https://abc123.execute-api.us-west-2.amazonaws.com/api", None) == "us-west-2"
+    assert transport.region_for("https://abc123.execute-api.us-west-2.amazonaws.com/api", "eu-west-1") == "eu-west-1"
+    assert transport.region_for("http://127.0.0.1:8000", None) == os.environ.get("AWS_REGION", "ap-northeast-1")
 
 
 def test_birth_dates_never_reach_the_cli_output(gateway, ledger, clock, capsys):

@@ -140,9 +140,9 @@ def test_a_grant_list_of_the_largest_size_fits_in_a_body(api, operators, with_id
     body = {"list_id": "L" * 40, "reason": "ボ" * 500,
             "rows": [{"card_number": NUMBER, "points": 10_000_000}] * maximum}
     assert len(json.dumps(body).encode()) <= schemas.MAX_BODY_BYTES  # as any client sends it (\\u escapes)
-    from tools import admin as cli
+    from tools.admin import grants
 
-    assert cli.GRANT_LIST_CHUNK == maximum
+    assert grants.GRANT_LIST_CHUNK == maximum
 
 
 # -- terminal API: nonces, request ids, expires -------------------------------------------------
