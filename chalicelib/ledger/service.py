@@ -460,7 +460,7 @@ class Ledger:
         return self.store.issuer_ids()
 
     def chain_heads(self, issuer_id: str) -> Iterator[tuple[str, int, str]]:
-        """(IDm, seq, head) of every card of the issuer (a scan, for the audit's anchor)."""
+        """(IDm, seq, head) of every card of the issuer (a scan: the audit's anchor and its cards)."""
         return self.store.chain_heads(issuer_id)
 
     def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
