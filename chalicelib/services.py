@@ -35,10 +35,9 @@ def table() -> Table:
 
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
-    from .ledger.store import CardStore
     from .ledger_metrics import MeteredLedger
 
-    return MeteredLedger(CardStore(table()))  # a Ledger that counts its business metrics
+    return MeteredLedger.on_table(table())  # a Ledger that counts its business metrics
 
 
 @lru_cache(maxsize=1)
@@ -129,13 +128,15 @@ def send_queued_mail(records: list[dict]) -> list[str]:
 @lru_cache(maxsize=1)
 def operators() -> Operators:
     from .campaigns.service import Campaigns
+    from .campaigns.store import CampaignStore
     from .mail import Mailer
     from .mypage.store import MyPageStore
     from .operators.service import Operators
 
     s = settings()
     mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
-    return Operators(ledger(), terminals(), MyPageStore(table()), Campaigns(ledger()), mailer=lambda: mailer)
+    campaigns = Campaigns(ledger(), CampaignStore(table()))
+    return Operators(ledger(), terminals(), MyPageStore(table()), campaigns, mailer=lambda: mailer)
 
 
 @lru_cache(maxsize=1)

@@ -51,7 +51,7 @@ def job_name(campaign_id: str) -> str:
 class Campaigns:
     def __init__(self, ledger: Ledger, store: CampaignStore | None = None) -> None:
         self.ledger = ledger
-        self.store = store or CampaignStore(ledger.store.table)
+        self.store = store or CampaignStore(ledger.table)
 
     def create(self, campaign: Campaign) -> Campaign:
         self.ledger.issuer(campaign.issuer)
@@ -148,8 +148,8 @@ def run_campaigns(
     the campaign's last day swept, or its start) to `on`."""
     if on > ledger.today(issuer_id):
         raise ValueError(f"cannot run the campaigns as of {on}, after the issuer's today")
-    store = CampaignStore(ledger.store.table)
-    run = _Run(ledger, store, JobState(ledger.store.table), ledger.issuer(issuer_id), on, fail_after)
+    store = CampaignStore(ledger.table)
+    run = _Run(ledger, store, JobState(ledger.table), ledger.issuer(issuer_id), on, fail_after)
     report = CampaignsReport(issuer_id, on)
     for campaign in sorted(store.campaigns(issuer_id), key=lambda c: c.campaign_id):
         report.campaigns.append(run.campaign(campaign, since))

@@ -48,7 +48,6 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..jobs.admin_grants import request_id as admin_grant_request_id
-from ..ledger import keys as ledger_keys
 from ..ledger.domain import Actor, Issuer, Source, expiry_date
 from ..ledger.errors import CardAlreadyExists, LedgerBusy, LedgerError
 from ..ledger.service import Ledger, UnknownIssuer
@@ -366,13 +365,12 @@ class Importer:
     def _initial_grant_done(self, row: CardRow, request_id: str) -> Applied | None:
         """The outcome when the card already had its initial grant, by this import's
         request id or any other (None when not)."""
-        store = self.ledger.store
-        done = store.get_request(ledger_keys.request_id_hash(request_id))
+        done = self.ledger.request_record(self.ledger.request_key(request_id))
         if done is None:
-            other = store.initial_grant_entry(row.idm)
+            other = self.ledger.initial_grant_entry(row.idm)
             if other is None:
                 return None
-            done = store.get_request(other)
+            done = self.ledger.request_record(other)
             if done is None:  # the claim is there, its request record is not: say so, change nothing
                 return _rejected("the card already had its initial grant; nothing was changed")
         granted, valid_from = done.result.get("granted"), done.result.get("valid_from")
@@ -383,12 +381,12 @@ class Importer:
 
     def _not_the_same_card(self, row: CardRow, issuer_id: str) -> str | None:
         """Why an existing card is not this row's card (None when it is: a re-import)."""
-        idm = self.ledger.store.idm_for_number(row.card_number)
+        idm = self.ledger.idm_for_number(row.card_number)
         if idm is None:
             return "the IDm is already registered with another card number"
         if idm != row.idm:
             return "the card number is already registered with another IDm"
-        stored = self.ledger.store.get_card(idm)
+        stored = self.ledger.card_record(idm)
         if stored is None or stored.card.issuer != issuer_id:
             return "the card belongs to another issuer"
         if stored.birth_date != row.birth_date.isoformat():
@@ -464,11 +462,11 @@ class Importer:
 
     def _admin_grant(self, row: AdminGrantRow, ctx: RunContext) -> Applied:
         issuer_id = ctx.issuer.issuer_id
-        idm = self.ledger.store.idm_for_number(row.card_number)
+        idm = self.ledger.idm_for_number(row.card_number)
         if idm is None:
             return _rejected("no card with this card number")
         request_id = admin_grant_request_id(issuer_id, row.list_id, idm)
-        done = self.ledger.store.get_request(ledger_keys.request_id_hash(request_id))
+        done = self.ledger.request_record(self.ledger.request_key(request_id))
         if done is not None:
             granted = done.result.get("granted")
             if granted == row.points:

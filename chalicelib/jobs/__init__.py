@@ -90,7 +90,7 @@ def _for_every_issuer(run: Callable[[str, date], Any]) -> list[Any]:
     ledger = services.ledger()
     reports: list[Any] = []
     failures: list[Exception] = []
-    for issuer_id in ledger.store.issuer_ids():
+    for issuer_id in ledger.issuer_ids():
         try:
             reports.append(run(issuer_id, ledger.today(issuer_id)))
         except Exception as exc:  # noqa: BLE001  (re-raised below, after the other issuers)

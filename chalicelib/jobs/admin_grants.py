@@ -49,7 +49,7 @@ def grant_list(
     for number, row in enumerate(rows, start=1):
         if fail_after is not None and number > fail_after:
             raise JobInterrupted(f"stopped after {fail_after} rows")
-        idm = ledger.store.idm_for_number(row.card_number)
+        idm = ledger.idm_for_number(row.card_number)
         if idm is None:
             report.rejected.append((number, "no such card number"))
             continue

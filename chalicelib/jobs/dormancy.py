@@ -70,14 +70,14 @@ def run_dormancy(
     """Retire, as of day `on`, every dormant card last active on a day from `since`
     (default: the day after the last day swept) onward."""
     months = ledger.issuer(issuer_id).dormancy_months
-    state = JobState(ledger.store.table)
+    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         since = last + timedelta(days=1) if last else _first_day(on, months)
     report = DormancyReport(issuer_id, on)
     day = since
     while is_dormant(day, months, on):
-        for idm in ledger.store.cards_last_active(issuer_id, day):
+        for idm in ledger.cards_last_active(issuer_id, day):
             report.cards += 1
             _retire(ledger, mypage_store, issuer_id, idm, months, on, report)
             if fail_after is not None and report.cards >= fail_after:
@@ -97,7 +97,7 @@ def run_dormancy(
 def _retire(
     ledger: Ledger, mypage_store: MyPageStore, issuer_id: str, idm: str, months: int, on: date, report: DormancyReport
 ) -> None:
-    stored = ledger.store.get_card(idm)
+    stored = ledger.card_record(idm)
     card = stored.card if stored else None
     if card is None or card.status.closed or card.issuer != issuer_id or card.last_activity is None:
         return

@@ -59,14 +59,14 @@ def run_expiry(
 ) -> ExpiryReport:
     """Expire, as of day `on`, the lots of every card listed under a day d with
     since <= d < on. `since` defaults to the day after the last day done."""
-    state = JobState(ledger.store.table)
+    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         since = last + timedelta(days=1) if last else on - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
     report = ExpiryReport(issuer_id, on)
     day = since
     while day < on:
-        for idm in ledger.store.cards_expiring(issuer_id, day):
+        for idm in ledger.cards_expiring(issuer_id, day):
             result = ledger.expire_due(idm, on=on, request_id=request_id(issuer_id, on, idm), actor=ACTOR)
             report.cards += 1
             if result.get("expired"):

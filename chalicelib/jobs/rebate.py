@@ -92,7 +92,7 @@ def run_rebates(
 ) -> RebateReport:
     issuer = ledger.issuer(issuer_id)
     calendar = BusinessCalendar(issuer.closures)
-    state = JobState(ledger.store.table)
+    state = JobState(ledger.table)
     last = state.last_done(JOB, issuer_id)
     if last is not None:
         year, month = next_month(last.year, last.month)
@@ -102,7 +102,7 @@ def run_rebates(
             year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     report = RebateReport(issuer_id, on)
     reconciled = issuer.requires_reconciliation(reconciliation_default)
-    received = ReconciliationStore(ledger.store.table) if reconciled else None
+    received = ReconciliationStore(ledger.table) if reconciled else None
     while rebate_grant_date(calendar, year, month) <= on:
         name = f"{year:04d}-{month:02d}"
         if received is not None:

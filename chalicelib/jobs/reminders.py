@@ -73,7 +73,7 @@ def run_reminders(
     """Remind, on run day `on`, of every lot whose reminder day d has since <= d <= on.
     `since` defaults to the day after the last day done (`on` itself on a first run),
     and to no earlier than CATCH_UP_DAYS before `on`."""
-    state = JobState(ledger.store.table)
+    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         if last is None:
@@ -122,7 +122,7 @@ def _lots_due(ledger: Ledger, issuer_id: str, links: list[Link], since: date, on
     """Each linked card's lots with points, live on `on`, whose reminder day lies in [since, on]."""
     if not links:
         return
-    cards = ledger.store.load({link.idm for link in links}, ()).cards
+    cards = ledger.card_records({link.idm for link in links})
     for link in links:
         stored = cards.get(link.idm)
         card: Card | None = stored.card if stored else None

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from ..reports.domain import tallies
 from ..reports.store import aggregate_writes
@@ -52,6 +53,9 @@ from .store import (
     StoredRequest,
     VersionConflict,
 )
+
+if TYPE_CHECKING:
+    from ..table import Table
 
 # An issuer's settings (time zone, rates, closure days) change rarely and are read by
 # every change; a warm container sees a change made elsewhere within this many seconds.
@@ -128,6 +132,24 @@ class Ledger:
         self.clock = clock
         self.attempts = attempts
         self._issuers = TTLCache(ISSUER_CACHE_SECONDS)
+
+    @classmethod
+    def on_table(cls, table: Table, **options: Any) -> Ledger:
+        """The ledger of the application table (the composition root builds it so: the
+        ledger's store stays inside the ledger)."""
+        return cls(CardStore(table), **options)
+
+    @property
+    def table(self) -> Table:
+        """The application table the cards live in: a context whose own items share it
+        (a job's state, a campaign) builds its store on it."""
+        return self.store.table
+
+    @staticmethod
+    def request_key(request_id: str) -> str:
+        """The id of the entry (and request record) a request makes: derived from the
+        caller's request id, here only."""
+        return keys.request_id_hash(request_id)
 
     # -- issuers and cards ---------------------------------------------------------
 
@@ -411,6 +433,43 @@ class Ledger:
         return self._change("transfer", [from_idm, to_idm], request_id, actor, params, decide)
 
     # -- reads ----------------------------------------------------------------------
+    # Thin queries for the other contexts, so none of them reaches into the store.
+
+    def idm_for_number(self, card_number: str) -> str | None:
+        """The IDm of the card with this card number (None when there is none)."""
+        return self.store.idm_for_number(card_number)
+
+    def card_record(self, idm: str) -> StoredCard | None:
+        """The card as stored, with its holder's birth date (None when there is none)."""
+        return self.store.get_card(idm)
+
+    def card_records(self, idms: Iterable[str]) -> dict[str, StoredCard]:
+        """The cards there are of `idms`, by IDm, in one strongly consistent read."""
+        return self.store.load(idms, ()).cards
+
+    def request_record(self, entry_id: str) -> StoredRequest | None:
+        """The record of a request already carried out, by its entry id (`request_key`)."""
+        return self.store.get_request(entry_id)
+
+    def initial_grant_entry(self, idm: str) -> str | None:
+        """The entry id of the card's initial grant, from its claim (None when it has none)."""
+        return self.store.initial_grant_entry(idm)
+
+    def issuer_ids(self) -> list[str]:
+        """Every issuer."""
+        return self.store.issuer_ids()
+
+    def chain_heads(self, issuer_id: str) -> Iterator[tuple[str, int, str]]:
+        """(IDm, seq, head) of every card of the issuer (a scan: the audit's anchor and its cards)."""
+        return self.store.chain_heads(issuer_id)
+
+    def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms the by-expiry index lists under `day` (eventually consistent: re-read each)."""
+        return self.store.cards_expiring(issuer_id, day)
+
+    def cards_last_active(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms the by-dormancy index lists under `day` (eventually consistent: re-read each)."""
+        return self.store.cards_last_active(issuer_id, day)
 
     def card(self, idm: str) -> Card:
         stored = self.store.get_card(idm)

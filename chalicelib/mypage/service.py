@@ -301,7 +301,7 @@ class MyPage:
             self.store.give_back("link-failures-card", card_key)
             raise self._refused("link_failures_per_member", LinkLocked(retry_after))
         card = self._card_by_number(number)
-        stored = self.ledger.store.get_card(card.idm) if card else None
+        stored = self.ledger.card_record(card.idm) if card else None
         if stored is None or stored.card.status.closed or stored.birth_date != birth_date.strip():
             logger().info("card link refused", extra={"who": who[:12]})
             raise CardMismatch()
@@ -323,7 +323,7 @@ class MyPage:
         logger().info("link notice sent", extra={"members": len(others)})
 
     def _card_by_number(self, card_number: str) -> Card | None:
-        idm = self.ledger.store.idm_for_number(card_number)
+        idm = self.ledger.idm_for_number(card_number)
         if idm is None:
             return None
         try:

@@ -63,7 +63,7 @@ class Operators:
     def _card(self, op: Operator, card_number: str) -> Card:
         """The issuer's card with this number. An issuer's cards never change hands, so
         this read is not stale by the time the ledger writes."""
-        idm = self.ledger.store.idm_for_number(card_number)
+        idm = self.ledger.idm_for_number(card_number)
         if idm is None:
             raise CardNotFound()
         card = self.ledger.card(idm)
@@ -114,7 +114,7 @@ class Operators:
         old = self._card(op, card_number)
         if new_card_number == old.card_number or new_idm == old.idm:
             raise InvalidRequest("the replacement must be another card")
-        known = self.ledger.store.idm_for_number(new_card_number)
+        known = self.ledger.idm_for_number(new_card_number)
         if known is None:
             if old.status.closed:  # not a repeat (that finds the replacement): refuse before opening it
                 raise CardClosed(old.status.value)
@@ -131,13 +131,13 @@ class Operators:
                 **result}
 
     def _open_replacement(self, op: Operator, old: Card, card_number: str, idm: str) -> None:
-        stored = self.ledger.store.get_card(old.idm)
+        stored = self.ledger.card_record(old.idm)
         birth_date = stored.birth_date if stored else None
         try:
             self.ledger.open_card(idm=idm, card_number=card_number, issuer_id=op.issuer, birth_date=birth_date)
         except CardAlreadyExists as exc:
             # Opened by a concurrent repeat, or the IDm is another card's.
-            if self.ledger.store.idm_for_number(card_number) != idm:
+            if self.ledger.idm_for_number(card_number) != idm:
                 raise ReplacementMismatch() from exc
 
     # -- the issuer's settings ---------------------------------------------------------

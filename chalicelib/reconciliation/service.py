@@ -38,7 +38,7 @@ class Reconciliation:
     def __init__(self, ledger: Ledger, terminals: TerminalStore, store: ReconciliationStore | None = None) -> None:
         self.ledger = ledger
         self.terminals = terminals
-        self.store = store or ReconciliationStore(ledger.store.table)
+        self.store = store or ReconciliationStore(ledger.table)
 
     def match(self, issuer: Issuer, line: SettlementLine, today: date) -> LineResult:
         """Match `line` to the record of its card and sequence number, once. A line that
@@ -84,15 +84,14 @@ class Reconciliation:
     def _card(self, issuer: Issuer, line: SettlementLine) -> str | LineResult | None:
         """The IDm the line names (by card number, IDm or both, which must agree), None
         when no card of this issuer has it."""
-        store = self.ledger.store
-        by_number = store.idm_for_number(line.card_number) if line.card_number else None
+        by_number = self.ledger.idm_for_number(line.card_number) if line.card_number else None
         if line.card_number and by_number is None:
             return None
         if line.idm and by_number and line.idm != by_number:
             return LineResult(False, reason=domain.CARD_DISAGREES)
         idm = by_number or line.idm
         if line.card_number is None:
-            stored = store.get_card(idm)
+            stored = self.ledger.card_record(idm)
             if stored is None or stored.card.issuer != issuer.issuer_id:
                 return None
         return idm

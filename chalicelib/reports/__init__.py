@@ -29,11 +29,12 @@ def report_store() -> ReportStore:
 def reports() -> Reports:
     from .. import services
     from ..reconciliation.service import Reconciliation
+    from ..reconciliation.store import ReconciliationStore
     from ..terminals.store import TerminalStore
     from .service import Reports
 
     directory = TerminalStore(services.table())
     ledger = services.ledger()
-    reconciliation = Reconciliation(ledger, directory)
+    reconciliation = Reconciliation(ledger, directory, ReconciliationStore(services.table()))
     return Reports(report_store(), lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)},
                    lambda issuer, month: reconciliation.report_rows(ledger.issuer(issuer), month))

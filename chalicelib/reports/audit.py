@@ -68,7 +68,7 @@ def take_anchor(ledger: Ledger, store: ReportStore, issuer_id: str, day: date, *
         heads = heads_of(data)
         digest = anchor_digest(issuer_id, day, heads)
     else:
-        heads = [ChainHead(idm, seq, head) for idm, seq, head in ledger.store.chain_heads(issuer_id)]
+        heads = [ChainHead(idm, seq, head) for idm, seq, head in ledger.chain_heads(issuer_id)]
         digest = anchor_digest(issuer_id, day, heads)
         key = keys.anchor_object(issuer_id, day, digest)
         store.put_anchor_file(key, issuer_id, day, digest, heads)
@@ -102,7 +102,7 @@ def audit(
         elif anchor_digest(issuer_id, against.day, heads) != against.digest or len(heads) != against.count:
             report.anchor_problem = "the anchor file does not match the anchor's digest"
         anchored = {h.idm: h for h in heads}
-    idms = sorted({idm for idm, _, _ in ledger.store.chain_heads(issuer_id)} | set(anchored))
+    idms = sorted({idm for idm, _, _ in ledger.chain_heads(issuer_id)} | set(anchored))
     start = timer()
     for idm in idms:
         head = anchored.get(idm)
