@@ -29,6 +29,7 @@ KNOWN: set[tuple[str, str]] = {
     ("chalicelib.ledger.service", "chalicelib.reports.store"),
     ("chalicelib.operators.service", "chalicelib.mypage.store"),
     ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
+    ("chalicelib.reports", "chalicelib.reconciliation.store"),  # reports/__init__ builds services (item 4)
     ("chalicelib.reports", "chalicelib.terminals.store"),
     ("chalicelib.reports.routes", "chalicelib.operators.routes"),
     ("chalicelib.table", "chalicelib.ledger.errors"),
