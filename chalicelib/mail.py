@@ -10,12 +10,11 @@ the redrive policy's receives it rests in the dead-letter queue (infra/template.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
+from .observability import logger
 
 
 class Sender(Protocol):
@@ -87,6 +86,6 @@ def deliver(records: Iterable[dict], mailer: Sender) -> list[str]:
             failed.append(record["messageId"])
             # The error's text can hold the address: log its type and the message id only.
             receives = record.get("attributes", {}).get("ApproximateReceiveCount")
-            log.warning("mail not sent", extra={"message_id": record["messageId"], "receives": receives,
-                                                "error": type(exc).__name__})
+            logger().warning("mail not sent", extra={"message_id": record["messageId"], "receives": receives,
+                                                     "error": type(exc).__name__})
     return failed

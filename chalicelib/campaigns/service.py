@@ -16,7 +16,6 @@ refused by the mark). The last day swept is kept per issuer and campaign
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -25,6 +24,7 @@ from ..jobs.store import JobState
 from ..ledger.domain import Actor, Issuer, Source
 from ..ledger.errors import CardClosed, IdempotencyConflict, LedgerError, WrongIssuer
 from ..ledger.service import Ledger
+from ..observability import logger
 from ..table import Claim
 from ..terminals.service import RECORD_MAX_AGE
 from . import domain, keys
@@ -36,8 +36,6 @@ ACTOR = Actor("job", "campaign")
 # A terminal may record a charge this many days after it was made: a month's charging
 # cards are read once more after that, so a late record still earns its grant.
 LATE_DAYS = RECORD_MAX_AGE.days
-
-log = logging.getLogger(__name__)
 
 
 def request_id(issuer_id: str, campaign_id: str, idm: str) -> str:
@@ -153,7 +151,7 @@ def run_campaigns(
     report = CampaignsReport(issuer_id, on)
     for campaign in sorted(store.campaigns(issuer_id), key=lambda c: c.campaign_id):
         report.campaigns.append(run.campaign(campaign, since))
-    log.info(
+    logger().info(
         "campaigns done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "campaigns": len(report.campaigns),
                "cards": sum(c.cards for c in report.campaigns), "granted": report.granted, "points": report.points},

@@ -22,7 +22,6 @@ removed does nothing. The last activity day swept is kept per issuer
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -30,6 +29,7 @@ from ..ledger.domain import Actor, dormancy_deadline, is_dormant
 from ..ledger.errors import CardClosed
 from ..ledger.service import Ledger
 from ..mypage.store import MyPageStore
+from ..observability import logger
 from .expiry import JobInterrupted
 from .store import JobState
 
@@ -38,8 +38,6 @@ ACTOR = Actor("job", JOB)
 # With no progress recorded yet, the first run takes the cards whose deadline passed
 # within this many days before its run day.
 FIRST_RUN_LOOKBACK_DAYS = 31
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +83,7 @@ def run_dormancy(
         state.mark_done(JOB, issuer_id, day)
         report.days.append(day)
         day += timedelta(days=1)
-    log.info(
+    logger().info(
         "dormancy done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "days": len(report.days), "cards": report.cards,
                "dormant_cards": report.dormant_cards, "voided_cards": report.voided_cards,

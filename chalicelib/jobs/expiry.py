@@ -15,20 +15,18 @@ only moves forward; the next run starts the day after it, so a missed day is cau
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from ..ledger.domain import Actor
 from ..ledger.service import Ledger
+from ..observability import logger
 from .store import JobState
 
 JOB = "expiry"
 ACTOR = Actor("job", JOB)
 # With no progress recorded yet (a new issuer or table), the first run looks this far back.
 FIRST_RUN_LOOKBACK_DAYS = 31
-
-log = logging.getLogger(__name__)
 
 
 class JobInterrupted(Exception):
@@ -77,7 +75,7 @@ def run_expiry(
         state.mark_done(JOB, issuer_id, day)
         report.days.append(day)
         day += timedelta(days=1)
-    log.info(
+    logger().info(
         "expiry done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "days": len(report.days), "cards": report.cards,
                "expired_cards": report.expired_cards, "points": report.points},

@@ -33,7 +33,6 @@ A match landing after M is settled is carried into the next rebate like a late r
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,7 +42,7 @@ from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_da
 from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
 from ..ledger.errors import CardClosed, IdempotencyConflict
 from ..ledger.service import Ledger
-from ..observability import RECONCILIATION_LATE, count
+from ..observability import RECONCILIATION_LATE, count, logger
 from ..reconciliation.domain import rebate_day
 from ..reconciliation.store import ReconciliationStore
 from ..table import Write, WriteRefused
@@ -60,8 +59,6 @@ FIRST_RUN_LOOKBACK_MONTHS = 2
 BATCH = 100
 # A card is re-read and settled again when a record or another run moved it meanwhile.
 SETTLE_ATTEMPTS = 10
-
-log = logging.getLogger(__name__)
 
 
 class MonthMoved(Exception):
@@ -117,7 +114,7 @@ def run_rebates(
                     state.mark_done(JOB, issuer_id, before.replace(day=1))
                 if received_on is None:
                     count(RECONCILIATION_LATE)
-                    log.warning("rebate waits for the settlement file", extra={"issuer": issuer_id, "month": name})
+                    logger().warning("rebate waits for the settlement file", extra={"issuer": issuer_id, "month": name})
                 break
         open_accruals = (a for a in store.accruals(issuer_id, name) if not a.closed)
         for chunk in _chunks(open_accruals, BATCH):
@@ -130,7 +127,7 @@ def run_rebates(
         state.mark_done(JOB, issuer_id, date(year, month, 1))
         report.months.append(name)
         year, month = next_month(year, month)
-    log.info(
+    logger().info(
         "rebate done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "months": report.months, "cards": report.cards,
                "points": report.points, "withheld": report.withheld, "waiting": report.waiting},

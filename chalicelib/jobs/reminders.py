@@ -23,7 +23,6 @@ send that keeps failing cannot make every later run re-read an ever longer windo
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -33,14 +32,13 @@ from ..ledger.domain import Card, Lot
 from ..ledger.service import Ledger
 from ..mypage.domain import REMIND_BEFORE, reminder_mail
 from ..mypage.store import Link, MyPageStore
+from ..observability import logger
 from . import keys
 from .expiry import JobInterrupted
 from .store import JobState, claim_once, release_claim
 
 JOB = "reminders"
 CATCH_UP_DAYS = 7
-
-log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -103,14 +101,14 @@ def run_reminders(
                 release_claim(*claim)
                 report.failed += 1
                 # The error's text can hold the address: log its type only.
-                log.warning("reminder not sent", extra={"issuer": issuer_id, "error": type(exc).__name__})
+                logger().warning("reminder not sent", extra={"issuer": issuer_id, "error": type(exc).__name__})
                 continue
             report.sent += 1
             if fail_after is not None and report.sent >= fail_after:
                 raise JobInterrupted(f"stopped after {report.sent} e-mails")
     if not report.failed:
         state.mark_done(JOB, issuer_id, on)
-    log.info(
+    logger().info(
         "reminders done",
         extra={"issuer": issuer_id, "on": on.isoformat(), "days": len(report.days), "members": report.members,
                "sent": report.sent, "already": report.already, "failed": report.failed},

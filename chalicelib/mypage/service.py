@@ -29,7 +29,7 @@ from ..ledger.service import Ledger
 from ..mail import Mailer
 from ..observability import logger
 from ..terminals.domain import Merchant
-from . import domain
+from . import domain, keys
 from .errors import (
     CardAlreadyLinked,
     CardMismatch,
@@ -130,11 +130,11 @@ class MyPage:
     def _day_key(self, key: str) -> tuple[str, datetime]:
         """`key` for today (JST), and when today ends (the counter's expiry)."""
         today = self._today()
-        return f"{key}#{today.isoformat()}", datetime.combine(today + timedelta(days=1), time.min, tzinfo=self._zone())
+        return keys.day_period(key, today), datetime.combine(today + timedelta(days=1), time.min, tzinfo=self._zone())
 
     def _window_key(self, key: str, span: timedelta) -> tuple[str, datetime]:
         start = domain.window_start(self.clock(), span)
-        return f"{key}#{start:%Y-%m-%dT%H:%M}", start + span
+        return keys.window_period(key, start), start + span
 
     def _check_password(self, password: str, email: str) -> None:
         if not domain.password_ok(password):

@@ -14,6 +14,7 @@
 
 Counter and login keys are keyed hashes (of an address, a card number or a source
 address, never the value) followed by the period they count, e.g. `#2022-10-24`.
+Every key string is built and parsed in chalicelib/mypage/keys.py.
 
 A link is written as its pair (LINK# under the member, LINKED# under the card) in one
 transaction, so the dormancy job finds a card's members without a scan, and one member
@@ -39,8 +40,8 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from ..ledger.keys import SHARDS, shard
 from ..table import Table, TableItem, failed_positions
+from . import keys
 from .domain import Window
 
 
@@ -98,22 +99,6 @@ class ThrottleItem(TableItem, discriminator="throttle"):
     version = VersionAttribute()
 
 
-def _member_pk(member_id: str) -> str:
-    return f"MEMBER#{member_id}"
-
-
-def _card_link(idm: str, member_id: str) -> tuple[str, str]:
-    return f"LINKED#{idm}", _member_pk(member_id)
-
-
-def _remindees(issuer_id: str, shard_no: int) -> str:
-    return f"REMINDEES#{issuer_id}#{shard_no:02d}"
-
-
-def _remindee(issuer_id: str, member_id: str) -> tuple[str, str]:
-    return _remindees(issuer_id, shard(member_id)), _member_pk(member_id)
-
-
 @dataclass(frozen=True)
 class Member:
     member_id: str
@@ -157,7 +142,7 @@ class Conflict(Exception):
 
 
 def _link_from_item(item: LinkItem) -> Link:
-    return Link(item.sk.removeprefix("LINK#"), item.idm, item.card_number_masked, item.linked_at)
+    return Link(keys.parse_link(item.sk), item.idm, item.card_number_masked, item.linked_at)
 
 
 def _epoch(when: datetime) -> datetime:
@@ -172,7 +157,7 @@ class MyPageStore:
 
     def member_by_email(self, email_key: str) -> Member | None:
         try:
-            member_id = EmailItem.get(f"EMAIL#{email_key}", "EMAIL", consistent_read=True).member_id
+            member_id = EmailItem.get(*keys.email(email_key), consistent_read=True).member_id
         except EmailItem.DoesNotExist:
             return None
         return self.member(member_id)
@@ -181,14 +166,14 @@ class MyPageStore:
         """One read whatever the answer (member_by_email reads the member too when it is
         found): what signup and reset start need, at the same cost for every address."""
         try:
-            EmailItem.get(f"EMAIL#{email_key}", "EMAIL", consistent_read=True)
+            EmailItem.get(*keys.email(email_key), consistent_read=True)
         except EmailItem.DoesNotExist:
             return False
         return True
 
     def member(self, member_id: str) -> Member | None:
         try:
-            item = MemberItem.get(_member_pk(member_id), "MEMBER", consistent_read=True)
+            item = MemberItem.get(*keys.member(member_id), consistent_read=True)
         except MemberItem.DoesNotExist:
             return None
         return Member(member_id, item.email, item.password_hash, item.expiry_reminders)
@@ -198,32 +183,31 @@ class MyPageStore:
     ) -> None:
         """The member, its address, its first card, and the end of its signup, at once.
         Raises Conflict if the address is taken or the signup was already used."""
-        pk = _member_pk(member.member_id)
         try:
             with TransactWrite(connection=self.connection) as tx:
-                tx.save(EmailItem(f"EMAIL#{email_key}", "EMAIL", member_id=member.member_id),
+                tx.save(EmailItem(*keys.email(email_key), member_id=member.member_id),
                         condition=TableItem.pk.does_not_exist())
-                tx.save(MemberItem(pk, "MEMBER", email=member.email, email_key=email_key,
+                tx.save(MemberItem(*keys.member(member.member_id), email=member.email, email_key=email_key,
                                    password_hash=member.password_hash, expiry_reminders=member.expiry_reminders,
                                    created_at=now), condition=TableItem.pk.does_not_exist())
                 for item in self._link_items(member.member_id, first_link):
                     tx.save(item)
                 if member.expiry_reminders:
-                    tx.save(RemindeeItem(*_remindee(issuer_id, member.member_id)))
-                tx.delete(SignupItem(f"SIGNUP#{signup_key}", "SIGNUP"), condition=TableItem.pk.exists())
+                    tx.save(RemindeeItem(*keys.remindee(issuer_id, member.member_id)))
+                tx.delete(SignupItem(*keys.signup(signup_key)), condition=TableItem.pk.exists())
         except TransactWriteError as exc:
             if failed_positions(exc):
                 raise Conflict() from exc
             raise
 
     def set_password(self, member_id: str, password_hash: str) -> None:
-        MemberItem(_member_pk(member_id), "MEMBER").update(actions=[MemberItem.password_hash.set(password_hash)])
+        MemberItem(*keys.member(member_id)).update(actions=[MemberItem.password_hash.set(password_hash)])
 
     def set_reminders(self, member_id: str, on: bool, issuer_id: str) -> None:
         """The preference and the member's place in the reminder listing, together."""
-        listed = RemindeeItem(*_remindee(issuer_id, member_id))
+        listed = RemindeeItem(*keys.remindee(issuer_id, member_id))
         with TransactWrite(connection=self.connection) as tx:
-            tx.update(MemberItem(_member_pk(member_id), "MEMBER"), actions=[MemberItem.expiry_reminders.set(on)],
+            tx.update(MemberItem(*keys.member(member_id)), actions=[MemberItem.expiry_reminders.set(on)],
                       condition=TableItem.pk.exists())
             if on:
                 tx.save(listed)
@@ -233,26 +217,25 @@ class MyPageStore:
     def delete_member(self, member_id: str, email_key: str, issuer_id: str) -> None:
         """The member with every session and link, its address and its place in the
         reminder listing (points stay on the cards)."""
-        pk = _member_pk(member_id)
         with TableItem.batch_write() as batch:
-            for item in TableItem.query(pk):
+            for item in TableItem.query(keys.member_pk(member_id)):
                 batch.delete(item)
                 if isinstance(item, LinkItem):
-                    batch.delete(CardLinkItem(*_card_link(item.idm, member_id)))
-            batch.delete(EmailItem(f"EMAIL#{email_key}", "EMAIL"))
-            batch.delete(RemindeeItem(*_remindee(issuer_id, member_id)))
+                    batch.delete(CardLinkItem(*keys.card_link(item.idm, member_id)))
+            batch.delete(EmailItem(*keys.email(email_key)))
+            batch.delete(RemindeeItem(*keys.remindee(issuer_id, member_id)))
 
     def remindees(self, issuer_id: str) -> Iterator[str]:
         """The ids of the issuer's members with reminders on: one query per shard."""
-        for n in range(SHARDS):
-            for item in RemindeeItem.query(_remindees(issuer_id, n)):
-                yield item.sk.removeprefix("MEMBER#")
+        for partition in keys.remindee_shards(issuer_id):
+            for item in RemindeeItem.query(partition):
+                yield keys.parse_member(item.sk)
 
     def member_and_links(self, member_id: str) -> tuple[Member | None, list[Link]]:
         """The member and its linked cards in one query: LINK#… sorts just before MEMBER,
         and the sessions (SESSION#…) after it, so they are not read."""
         member, links = None, []
-        for item in TableItem.query(_member_pk(member_id), TableItem.sk.between("LINK#", "MEMBER"),
+        for item in TableItem.query(keys.member_pk(member_id), TableItem.sk.between(keys.LINK, keys.MEMBER_SK),
                                     consistent_read=True):
             if isinstance(item, MemberItem):
                 member = Member(member_id, item.email, item.password_hash, item.expiry_reminders)
@@ -264,13 +247,13 @@ class MyPageStore:
 
     def put_code(self, purpose: str, email_key: str, code_hash: str, expires_at: datetime) -> None:
         """A new code replaces the address's previous one (and its tries)."""
-        CodeItem(f"CODE#{purpose}#{email_key}", "CODE", code_hash=code_hash, tries=0,
+        CodeItem(*keys.code(purpose, email_key), code_hash=code_hash, tries=0,
                  expires_at=_epoch(expires_at)).save()
 
     def try_code(self, purpose: str, email_key: str, max_tries: int) -> StoredCode | None:
         """Count one more try of the address's code and return it, or None when there is
         none. Raises Conflict when its tries are used up."""
-        item = CodeItem(f"CODE#{purpose}#{email_key}", "CODE")
+        item = CodeItem(*keys.code(purpose, email_key))
         try:
             item.update(actions=[CodeItem.tries.add(1)],
                         condition=TableItem.pk.exists() & (CodeItem.tries < max_tries))
@@ -278,21 +261,21 @@ class MyPageStore:
             if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise
             try:
-                CodeItem.get(item.pk, "CODE", consistent_read=True)
+                CodeItem.get(*keys.code(purpose, email_key), consistent_read=True)
             except CodeItem.DoesNotExist:
                 return None
             raise Conflict() from exc
         return StoredCode(item.code_hash, item.tries, item.expires_at)
 
     def delete_code(self, purpose: str, email_key: str) -> None:
-        CodeItem(f"CODE#{purpose}#{email_key}", "CODE").delete()
+        CodeItem(*keys.code(purpose, email_key)).delete()
 
     def put_signup(self, signup_key: str, email: str, expires_at: datetime) -> None:
-        SignupItem(f"SIGNUP#{signup_key}", "SIGNUP", email=email, expires_at=_epoch(expires_at)).save()
+        SignupItem(*keys.signup(signup_key), email=email, expires_at=_epoch(expires_at)).save()
 
     def signup(self, signup_key: str) -> tuple[str, datetime] | None:
         try:
-            item = SignupItem.get(f"SIGNUP#{signup_key}", "SIGNUP", consistent_read=True)
+            item = SignupItem.get(*keys.signup(signup_key), consistent_read=True)
         except SignupItem.DoesNotExist:
             return None
         return item.email, item.expires_at
@@ -300,18 +283,18 @@ class MyPageStore:
     # -- sessions ------------------------------------------------------------------------
 
     def put_session(self, session: Session, expires_at: datetime) -> None:
-        SessionItem(_member_pk(session.member_id), f"SESSION#{session.token_hash}", created_at=session.created_at,
+        SessionItem(*keys.session(session.member_id, session.token_hash), created_at=session.created_at,
                     last_seen=session.last_seen, expires_at=_epoch(expires_at)).save()
 
     def session(self, member_id: str, token_hash: str) -> Session | None:
         try:
-            item = SessionItem.get(_member_pk(member_id), f"SESSION#{token_hash}", consistent_read=True)
+            item = SessionItem.get(*keys.session(member_id, token_hash), consistent_read=True)
         except SessionItem.DoesNotExist:
             return None
         return Session(member_id, token_hash, item.created_at, item.last_seen)
 
     def touch_session(self, session: Session, now: datetime, expires_at: datetime) -> None:
-        item = SessionItem(_member_pk(session.member_id), f"SESSION#{session.token_hash}")
+        item = SessionItem(*keys.session(session.member_id, session.token_hash))
         try:
             item.update(actions=[SessionItem.last_seen.set(now), SessionItem.expires_at.set(_epoch(expires_at))],
                         condition=TableItem.pk.exists())
@@ -320,14 +303,15 @@ class MyPageStore:
 
     def delete_session(self, member_id: str, token_hash: str) -> None:
         try:
-            SessionItem(_member_pk(member_id), f"SESSION#{token_hash}").delete()
+            SessionItem(*keys.session(member_id, token_hash)).delete()
         except DeleteError:
             pass
 
     def delete_sessions(self, member_id: str, keep: str | None = None) -> None:
+        keep_sk = None if keep is None else keys.session(member_id, keep)[1]
         with TableItem.batch_write() as batch:
-            for item in SessionItem.query(_member_pk(member_id), TableItem.sk.startswith("SESSION#")):
-                if item.sk != f"SESSION#{keep}":
+            for item in SessionItem.query(keys.member_pk(member_id), TableItem.sk.startswith(keys.SESSION)):
+                if item.sk != keep_sk:
                     batch.delete(item)
 
     # -- linked cards ----------------------------------------------------------------------
@@ -335,9 +319,9 @@ class MyPageStore:
     @staticmethod
     def _link_items(member_id: str, link: Link) -> tuple[LinkItem, CardLinkItem]:
         return (
-            LinkItem(_member_pk(member_id), f"LINK#{link.link_id}", idm=link.idm,
+            LinkItem(*keys.link(member_id, link.link_id), idm=link.idm,
                      card_number_masked=link.card_number_masked, linked_at=link.linked_at),
-            CardLinkItem(*_card_link(link.idm, member_id), link_id=link.link_id),
+            CardLinkItem(*keys.card_link(link.idm, member_id), link_id=link.link_id),
         )
 
     def add_link(self, member_id: str, link: Link) -> None:
@@ -354,12 +338,13 @@ class MyPageStore:
     def links(self, member_id: str) -> list[Link]:
         return [
             _link_from_item(item)
-            for item in LinkItem.query(_member_pk(member_id), TableItem.sk.startswith("LINK#"), consistent_read=True)
+            for item in LinkItem.query(keys.member_pk(member_id), TableItem.sk.startswith(keys.LINK),
+                                       consistent_read=True)
         ]
 
     def link(self, member_id: str, link_id: str) -> Link | None:
         try:
-            item = LinkItem.get(_member_pk(member_id), f"LINK#{link_id}", consistent_read=True)
+            item = LinkItem.get(*keys.link(member_id, link_id), consistent_read=True)
         except LinkItem.DoesNotExist:
             return None
         return _link_from_item(item)
@@ -370,8 +355,8 @@ class MyPageStore:
             return False
         try:
             with TransactWrite(connection=self.connection) as tx:
-                tx.delete(LinkItem(_member_pk(member_id), f"LINK#{link_id}"), condition=TableItem.pk.exists())
-                tx.delete(CardLinkItem(*_card_link(link.idm, member_id)))
+                tx.delete(LinkItem(*keys.link(member_id, link_id)), condition=TableItem.pk.exists())
+                tx.delete(CardLinkItem(*keys.card_link(link.idm, member_id)))
         except TransactWriteError as exc:
             if failed_positions(exc):
                 return False  # unlinked meanwhile
@@ -380,17 +365,17 @@ class MyPageStore:
 
     def card_members(self, idm: str) -> list[str]:
         """The ids of the members who have linked the card."""
-        return [pair.sk.removeprefix("MEMBER#")
-                for pair in CardLinkItem.query(f"LINKED#{idm}", consistent_read=True)]
+        return [keys.parse_member(pair.sk)
+                for pair in CardLinkItem.query(keys.card_links(idm), consistent_read=True)]
 
     def unlink_card(self, idm: str) -> int:
         """Remove every member's link to the card; returns how many there were. Safe to
         repeat: a pair already gone is deleted again without effect."""
-        pairs = list(CardLinkItem.query(f"LINKED#{idm}", consistent_read=True))
+        pairs = list(CardLinkItem.query(keys.card_links(idm), consistent_read=True))
         for pair in pairs:
-            member_id = pair.sk.removeprefix("MEMBER#")
+            member_id = keys.parse_member(pair.sk)
             with TransactWrite(connection=self.connection) as tx:
-                tx.delete(LinkItem(_member_pk(member_id), f"LINK#{pair.link_id}"))
+                tx.delete(LinkItem(*keys.link(member_id, pair.link_id)))
                 tx.delete(pair)
         return len(pairs)
 
@@ -399,16 +384,16 @@ class MyPageStore:
         reissue), keeping each link's id and date, so members see the replacement card
         where they saw the broken one. A member who already linked the replacement just
         loses the old link. Returns how many links there were; safe to repeat."""
-        pairs = list(CardLinkItem.query(f"LINKED#{from_idm}", consistent_read=True))
+        pairs = list(CardLinkItem.query(keys.card_links(from_idm), consistent_read=True))
         for pair in pairs:
-            member_id = pair.sk.removeprefix("MEMBER#")
-            link_key = (_member_pk(member_id), f"LINK#{pair.link_id}")
+            member_id = keys.parse_member(pair.sk)
+            link_key = keys.link(member_id, pair.link_id)
             try:
                 linked_at = LinkItem.get(*link_key, consistent_read=True).linked_at
                 with TransactWrite(connection=self.connection) as tx:
                     tx.save(LinkItem(*link_key, idm=to_idm, card_number_masked=card_number_masked,
                                      linked_at=linked_at), condition=TableItem.pk.exists())
-                    tx.save(CardLinkItem(*_card_link(to_idm, member_id), link_id=pair.link_id),
+                    tx.save(CardLinkItem(*keys.card_link(to_idm, member_id), link_id=pair.link_id),
                             condition=TableItem.pk.does_not_exist())
                     tx.delete(pair)
                 continue
@@ -426,14 +411,14 @@ class MyPageStore:
 
     def window(self, scope: str, key: str) -> tuple[Window, int | None]:
         try:
-            item = ThrottleItem.get(f"THROTTLE#{scope}#{key}", "THROTTLE", consistent_read=True)
+            item = ThrottleItem.get(*keys.throttle(scope, key), consistent_read=True)
         except ThrottleItem.DoesNotExist:
             return Window(()), None
         return Window(tuple(datetime.fromisoformat(t) for t in json.loads(item.times))), item.version
 
     def save_window(self, scope: str, key: str, window: Window, version: int | None, expires_at: datetime) -> None:
         """Raises Conflict if another request changed the window meanwhile."""
-        item = ThrottleItem(f"THROTTLE#{scope}#{key}", "THROTTLE",
+        item = ThrottleItem(*keys.throttle(scope, key),
                             times=json.dumps([t.isoformat() for t in window.times]), expires_at=_epoch(expires_at))
         if version is not None:
             item.version = version
@@ -448,7 +433,7 @@ class MyPageStore:
 
     def count(self, scope: str, key: str) -> int:
         try:
-            return int(CounterItem.get(f"COUNT#{scope}#{key}", "COUNT", consistent_read=True).count)
+            return int(CounterItem.get(*keys.counter(scope, key), consistent_read=True).count)
         except CounterItem.DoesNotExist:
             return 0
 
@@ -456,7 +441,7 @@ class MyPageStore:
         """Add one to the counter while it is below `limit`, and return the new count; None
         (and nothing written) when it has reached the limit. One conditional update, so
         requests at the same time cannot all pass a limit they each read as not reached."""
-        item = CounterItem(f"COUNT#{scope}#{key}", "COUNT")
+        item = CounterItem(*keys.counter(scope, key))
         try:
             item.update(actions=[CounterItem.count.add(1), CounterItem.expires_at.set(_epoch(expires_at))],
                         condition=CounterItem.count.does_not_exist() | (CounterItem.count < limit))
@@ -469,7 +454,7 @@ class MyPageStore:
     def give_back(self, scope: str, key: str) -> None:
         """Undo a `take` (the attempt it counted turned out not to count)."""
         try:
-            CounterItem(f"COUNT#{scope}#{key}", "COUNT").update(
+            CounterItem(*keys.counter(scope, key)).update(
                 actions=[CounterItem.count.add(-1)], condition=CounterItem.count > 0)
         except UpdateError as exc:
             if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
@@ -479,7 +464,7 @@ class MyPageStore:
 
     def login_failures(self, key: str) -> LoginFailures | None:
         try:
-            item = LoginItem.get(f"LOGIN#{key}", "LOGIN", consistent_read=True)
+            item = LoginItem.get(*keys.login(key), consistent_read=True)
         except LoginItem.DoesNotExist:
             return None
         return LoginFailures(int(item.failures), item.wait_until, item.expires_at)
@@ -489,7 +474,7 @@ class MyPageStore:
     ) -> None:
         """Write `failures` over the `seen` ones read (None: no item), before the password
         is checked. Raises Conflict if another attempt counted meanwhile."""
-        item = LoginItem(f"LOGIN#{key}", "LOGIN", failures=failures, wait_until=wait_until,
+        item = LoginItem(*keys.login(key), failures=failures, wait_until=wait_until,
                          expires_at=_epoch(expires_at))
         condition = TableItem.pk.does_not_exist() if seen is None else (LoginItem.failures == seen)
         try:
@@ -500,4 +485,4 @@ class MyPageStore:
             raise
 
     def clear_login_failures(self, key: str) -> None:
-        LoginItem(f"LOGIN#{key}", "LOGIN").delete()
+        LoginItem(*keys.login(key)).delete()

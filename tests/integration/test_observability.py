@@ -1,6 +1,7 @@
 """Logs, metrics and traces around every function (chalicelib/observability.py): the
 middleware runs for an HTTP route and for a scheduled function, log lines are JSON with a
-correlation id and no personal data, the business metrics leave as CloudWatch EMF on
+correlation id and no personal data (app.py's own schedules and send-mail too: their jobs'
+lines carry the invocation's id), the business metrics leave as CloudWatch EMF on
 stdout, and tracing stays off outside Lambda."""
 
 from __future__ import annotations
@@ -237,6 +238,48 @@ def test_s3_events_and_pure_lambda_functions_run_inside_it_too(jobs_app, log_lin
         ("import seen", None), ("invocation", "ok"), ("invocation", "error")]
     assert all(line["correlation_id"] for line in lines)
     assert emf(capsys.readouterr().out) == []  # nothing counted, nothing flushed
+
+
+# -- app.py's own schedules and send-mail: the jobs' lines carry the invocation's id -----
+
+SCHEDULED = {
+    "expire-points": "expiry done",
+    "grant-rebates": "rebate done",
+    "grant-campaigns": "campaigns done",
+    "sweep-dormant": "dormancy done",
+    "send-reminders": "reminders done",
+}
+
+
+@pytest.mark.parametrize(("function", "message"), SCHEDULED.items())
+def test_the_real_schedules_log_through_powertools_with_the_correlation_id(
+    api, mypage_service, monkeypatch, log_lines, function, message
+):
+    from chalicelib import services
+
+    monkeypatch.setattr(services, "member_store", lambda: mypage_service.store)  # the jobs' member store, on moto
+    api.lambda_.invoke(function, api.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    lines = log_lines()
+    (done,) = [line for line in lines if line["message"] == "invocation"]
+    assert done["function_name"] == function and done["outcome"] == "ok"
+    job_lines = [line for line in lines if line["message"] == message]
+    assert sorted(line["issuer"] for line in job_lines) == ["niimi", "okayama"]  # one per issuer
+    for line in job_lines:
+        assert line["service"] == "chiiki-points"
+        assert line["correlation_id"] == done["correlation_id"] == done["function_request_id"]
+        assert line["function_name"] == function
+
+
+def test_send_mail_logs_a_mail_not_sent_with_the_correlation_id(api, log_lines):
+    event = api.events.generate_sqs_event(message_bodies=["not a queued mail"], queue_name="mail")
+    answer = api.lambda_.invoke("send-mail", event).payload
+    assert len(answer["batchItemFailures"]) == 1
+    lines = log_lines()
+    (done,) = [line for line in lines if line["message"] == "invocation"]
+    (failed,) = [line for line in lines if line["message"] == "mail not sent"]
+    assert failed["level"] == "WARNING" and failed["error"] == "JSONDecodeError"
+    assert failed["correlation_id"] == done["correlation_id"] and failed["function_name"] == "send-mail"
 
 
 def test_nothing_is_counted_outside_an_invocation(capsys):
