@@ -41,10 +41,10 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 from moto import mock_aws  # noqa: E402
 
+from chalicelib.job_progress import JobState  # noqa: E402
 from chalicelib.jobs.expiry import run_expiry  # noqa: E402
 from chalicelib.jobs.rebate import JOB as REBATE_JOB  # noqa: E402
 from chalicelib.jobs.rebate import run_rebates  # noqa: E402
-from chalicelib.jobs.store import JobState  # noqa: E402
 from chalicelib.ledger import domain, keys  # noqa: E402
 from chalicelib.ledger.chain import GENESIS, canonical_json, link  # noqa: E402
 from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Op, Source  # noqa: E402

@@ -26,12 +26,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, dormancy_deadline, is_dormant
 from ..ledger.errors import CardClosed
 from ..ledger.service import Ledger
 from ..mypage.store import MyPageStore
-from .expiry import JobInterrupted
-from .store import JobState
 
 JOB = "dormancy"
 ACTOR = Actor("job", JOB)

@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor
 from ..ledger.service import Ledger
-from .store import JobState
 
 JOB = "expiry"
 ACTOR = Actor("job", JOB)
@@ -29,10 +29,6 @@ ACTOR = Actor("job", JOB)
 FIRST_RUN_LOOKBACK_DAYS = 31
 
 log = logging.getLogger(__name__)
-
-
-class JobInterrupted(Exception):
-    """Raised by `fail_after`: a run stopped part way, as a killed Lambda would."""
 
 
 @dataclass
