@@ -37,8 +37,11 @@ def table() -> Table:
 def ledger() -> Ledger:
     from .ledger.store import CardStore
     from .ledger_metrics import MeteredLedger
+    from .reports.store import ledger_aggregates
 
-    return MeteredLedger(CardStore(table()))  # a Ledger that counts its business metrics
+    # A Ledger that counts its business metrics; each change writes the reports' aggregates
+    # in its own transaction (the hook: the ledger imports no other context).
+    return MeteredLedger(CardStore(table()), extra_writes=ledger_aggregates)
 
 
 @lru_cache(maxsize=1)
