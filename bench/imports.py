@@ -43,6 +43,7 @@ from chalicelib.ledger.domain import Issuer  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
 from chalicelib.observability import logger  # noqa: E402
+from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from chalicelib.terminals.service import TerminalService  # noqa: E402
 from chalicelib.terminals.store import TerminalStore  # noqa: E402
@@ -71,7 +72,7 @@ def run(count: int) -> tuple[float, dict[str, int]]:
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))
         now = datetime(2022, 11, 1, 1, 0, tzinfo=timezone.utc)
-        ledger = Ledger(store, clock=lambda: now)
+        ledger = Ledger(store, clock=lambda: now, extra_writes=ledger_aggregates)
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (IMPORTS, REPORTS):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})

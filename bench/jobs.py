@@ -41,15 +41,16 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 from moto import mock_aws  # noqa: E402
 
+from chalicelib.job_progress import JobState  # noqa: E402
 from chalicelib.jobs.expiry import run_expiry  # noqa: E402
 from chalicelib.jobs.rebate import JOB as REBATE_JOB  # noqa: E402
 from chalicelib.jobs.rebate import run_rebates  # noqa: E402
-from chalicelib.jobs.store import JobState  # noqa: E402
 from chalicelib.ledger import domain, keys  # noqa: E402
 from chalicelib.ledger.chain import GENESIS, canonical_json, link  # noqa: E402
 from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Op, Source  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardItem, CardStore, EntryItem, _card_item  # noqa: E402
+from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from chalicelib.terminals import keys as terminal_keys  # noqa: E402
 from chalicelib.terminals.store import AccrualItem, TerminalStore  # noqa: E402
@@ -136,11 +137,11 @@ def run_once(job: str, count: int) -> Run:
         if job == "rebate":
             write_accruals(idms)
             JobState(table).mark_done(REBATE_JOB, ISSUER, date(2022, 9, 1))  # September was settled
-            ledger = Ledger(store, clock=clock_at(REBATE_DAY))
+            ledger = Ledger(store, clock=clock_at(REBATE_DAY), extra_writes=ledger_aggregates)
             work = lambda: run_rebates(ledger, TerminalStore(table), ISSUER, on=REBATE_DAY)  # noqa: E731
             expected, op = 123, Op.GRANT
         else:
-            ledger = Ledger(store, clock=clock_at(RUN_DAY))
+            ledger = Ledger(store, clock=clock_at(RUN_DAY), extra_writes=ledger_aggregates)
             work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)  # noqa: E731
             expected, op = POINTS, Op.EXPIRE
         ledger.issuer(ISSUER)  # warm: read once per container

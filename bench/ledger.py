@@ -50,6 +50,7 @@ from moto import mock_aws  # noqa: E402
 from chalicelib.ledger.domain import Actor, Issuer, Source  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
+from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
@@ -135,7 +136,7 @@ class World:
         table.create()
         self.store = CardStore(table)
         self.store.put_issuer(Issuer(ISSUER))
-        self.ledger = Ledger(self.store, clock=fixed_clock)
+        self.ledger = Ledger(self.store, clock=fixed_clock, extra_writes=ledger_aggregates)
         self.bare = boto3.client("dynamodb", region_name=REGION)
         self._n = 0
 

@@ -36,8 +36,11 @@ def table() -> Table:
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
     from .ledger_metrics import MeteredLedger
+    from .reports.store import ledger_aggregates
 
-    return MeteredLedger.on_table(table())  # a Ledger that counts its business metrics
+    # A Ledger that counts its business metrics; each change writes the reports' aggregates
+    # in its own transaction (the hook: the ledger imports no other context).
+    return MeteredLedger.on_table(table(), extra_writes=ledger_aggregates)
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
-from .ledger.errors import Contended
+from .errors import Contended
 
 if TYPE_CHECKING:
     from pynamodb.expressions.condition import Condition

@@ -19,6 +19,7 @@ from chalicelib.ledger.domain import Actor, Issuer, Source
 from chalicelib.ledger.errors import CardAlreadyExists
 from chalicelib.ledger.service import Ledger, utc_now
 from chalicelib.ledger.store import CardStore
+from chalicelib.reports.store import ledger_aggregates
 from chalicelib.terminals.domain import Event, Merchant, Mode, Terminal
 from chalicelib.terminals.service import TerminalService
 
@@ -67,7 +68,7 @@ class SettableClock:
 def load_demo(store: CardStore, now: Callable[[], datetime] = utc_now) -> list[DemoCard]:
     """Put the issuer Niimi and the demo cards. Safe to run any number of times."""
     store.put_issuer(Issuer(ISSUER))  # a plain put of the same settings: re-running is harmless
-    return [_fresh_card(Ledger(store, clock=now)), _worked_example(store, now)]
+    return [_fresh_card(Ledger(store, clock=now, extra_writes=ledger_aggregates)), _worked_example(store, now)]
 
 
 def _open(ledger: Ledger, spec: DemoCardSpec) -> None:
@@ -92,7 +93,7 @@ def _fresh_card(ledger: Ledger) -> DemoCard:
 
 def _worked_example(store: CardStore, now: Callable[[], datetime]) -> DemoCard:
     clock = SettableClock()
-    ledger = Ledger(store, clock=clock)
+    ledger = Ledger(store, clock=clock, extra_writes=ledger_aggregates)
     demo = DemoCard(WORKED)
     _open(ledger, WORKED)
 

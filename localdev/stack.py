@@ -190,6 +190,7 @@ class LocalStack:
     def _load(self) -> None:
         from chalicelib.ledger.service import Ledger
         from chalicelib.ledger.store import CardStore
+        from chalicelib.reports.store import ledger_aggregates
         from chalicelib.table import Table
         from chalicelib.terminals.service import TerminalService
         from chalicelib.terminals.store import TerminalStore
@@ -200,7 +201,7 @@ class LocalStack:
         table.create()
         store = CardStore(table)
         self.cards = load_demo(store)
-        terminals = TerminalService(Ledger(store), TerminalStore(table))
+        terminals = TerminalService(Ledger(store, extra_writes=ledger_aggregates), TerminalStore(table))
         self.terminals = load_demo_terminals(terminals, self.state_dir, self.api_url)
         self.cards += load_demo_jobs(terminals)
         import boto3

@@ -26,6 +26,7 @@ from chalicelib import observability  # noqa: E402
 from chalicelib.ledger.domain import Issuer  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
+from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 from tests.ledger_checks import assert_ledger_sound  # noqa: E402
@@ -77,7 +78,7 @@ def store(aws) -> CardStore:
 
 @pytest.fixture
 def unchecked_ledger(store, clock) -> Ledger:
-    return Ledger(store, clock=clock)
+    return Ledger(store, clock=clock, extra_writes=ledger_aggregates)  # the reports' aggregates, as services.py
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from ..jobs.expiry import JobInterrupted
-from ..jobs.store import JobState
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, Issuer, Source
 from ..ledger.errors import CardClosed, IdempotencyConflict, LedgerError, WrongIssuer
 from ..ledger.service import Ledger

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from ..admin_http import IAM, operator_of
 from ..http import json_errors
-from ..operators.routes import IAM, operator_of
 
 bp = Blueprint(__name__)
 

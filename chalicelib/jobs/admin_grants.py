@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..job_progress import JobInterrupted
 from ..ledger.domain import Actor, Source
 from ..ledger.errors import LedgerError
 from ..ledger.service import Ledger
-from .expiry import JobInterrupted
 
 
 @dataclass

@@ -25,13 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, dormancy_deadline, is_dormant
 from ..ledger.errors import CardClosed
 from ..ledger.service import Ledger
 from ..mypage.store import MyPageStore
 from ..observability import logger
-from .expiry import JobInterrupted
-from .store import JobState
 
 JOB = "dormancy"
 ACTOR = Actor("job", JOB)

@@ -18,19 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor
 from ..ledger.service import Ledger
 from ..observability import logger
-from .store import JobState
 
 JOB = "expiry"
 ACTOR = Actor("job", JOB)
 # With no progress recorded yet (a new issuer or table), the first run looks this far back.
 FIRST_RUN_LOOKBACK_DAYS = 31
-
-
-class JobInterrupted(Exception):
-    """Raised by `fail_after`: a run stopped part way, as a killed Lambda would."""
 
 
 @dataclass

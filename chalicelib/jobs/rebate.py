@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import islice
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_date
 from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
 from ..ledger.errors import CardClosed, IdempotencyConflict
@@ -48,8 +49,6 @@ from ..reconciliation.store import ReconciliationStore
 from ..table import Write, WriteRefused
 from ..terminals.domain import Accrual, RebateAccount, rebate_request_id
 from ..terminals.store import TerminalStore
-from .expiry import JobInterrupted
-from .store import JobState
 
 JOB = "rebate"
 ACTOR = Actor("job", JOB)

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Card, Lot
 from ..ledger.service import Ledger
 from ..mypage.domain import REMIND_BEFORE, reminder_mail
 from ..mypage.store import Link, MyPageStore
 from ..observability import logger
 from . import keys
-from .expiry import JobInterrupted
-from .store import JobState, claim_once, release_claim
+from .store import claim_once, release_claim
 
 JOB = "reminders"
 CATCH_UP_DAYS = 7

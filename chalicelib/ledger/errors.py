@@ -1,10 +1,11 @@
-"""Ledger errors: one root, one subclass per rule. Each carries a stable code."""
+"""Ledger errors: one root, one subclass per rule. Each carries a stable code.
+
+The root `LedgerError`, `LedgerBusy` and `Contended` are defined in chalicelib/errors.py
+(table.py raises `Contended` and imports no context) and re-exported here."""
 
 from __future__ import annotations
 
-
-class LedgerError(Exception):
-    code = "ledger_error"
+from ..errors import Contended, LedgerBusy, LedgerError  # noqa: F401  (re-exported)
 
 
 class InvalidAmount(LedgerError):
@@ -90,18 +91,6 @@ class InitialAlreadyGranted(LedgerError):
 
     def __init__(self) -> None:
         super().__init__("the card already had its initial grant")
-
-
-class LedgerBusy(LedgerError):
-    code = "busy"
-
-    def __init__(self) -> None:
-        super().__init__("the card is being changed by another request; try again")
-
-
-class Contended(LedgerBusy):
-    """DynamoDB cancelled a transaction because another one was changing the same item at
-    that moment (TransactionConflict). Nothing was written; trying again is safe."""
 
 
 class NothingToTakeBack(LedgerError):

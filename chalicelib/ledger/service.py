@@ -9,6 +9,10 @@ the request record. A version conflict re-reads and decides again.
 A card has at most one initial grant, whatever request id or path brings it: every grant
 with source `initial` puts the claim `INITIAL#<idm>` in its own transaction (a second is
 refused, InitialAlreadyGranted, and writes nothing).
+
+Other contexts' bookkeeping that must move with every change (the reports' aggregates)
+reaches the transaction through the `extra_writes` hook the composition root installs
+(chalicelib/services.py): the ledger imports no other context.
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..reports.domain import tallies
-from ..reports.store import aggregate_writes
 from ..table import Claim, ClaimExists, Write, WriteRefused
 from ..ttl_cache import TTLCache
 from . import domain, keys
@@ -120,6 +122,12 @@ class _Context:
     requests: dict[str, StoredRequest] = field(default_factory=dict)
 
 
+# Given the issuer, the change's (first) card and the change's entries: writes that move
+# with the change, in its own transaction (no extra round trip). The composition root
+# installs the reports' aggregates (reports.store.ledger_aggregates).
+ExtraWrites = Callable[[str, str, Sequence[Entry]], Sequence[Write]]
+
+
 class Ledger:
     def __init__(
         self,
@@ -127,10 +135,12 @@ class Ledger:
         *,
         clock: Callable[[], datetime] = utc_now,
         attempts: int = 40,
+        extra_writes: ExtraWrites | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.attempts = attempts
+        self.extra_writes = extra_writes
         self._issuers = TTLCache(ISSUER_CACHE_SECONDS)
 
     @classmethod
@@ -568,7 +578,8 @@ class Ledger:
                 self._spend_replay_claims(claims, entry_id)
                 return {}
             before = {s.card.idm: s for s in stored}
-            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims, writes)
+            commit = _commit(kind, decision, before, entry_id, request_print, actor, now, issuer, claims, writes,
+                             self.extra_writes)
             try:
                 self.store.commit(commit)
             except (VersionConflict, Contended):
@@ -617,6 +628,7 @@ def _commit(
     issuer: Issuer,
     claims: Sequence[Claim],
     writes: Sequence[Write],
+    extra_writes: ExtraWrites | None = None,
 ) -> Commit:
     cards, entries = [], []
     for idm, (after, movements) in decision.cards.items():
@@ -646,8 +658,8 @@ def _commit(
         )
     first = cards[0].after
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
-    # The report figures move with the entries, in the same transaction (no extra round trip).
-    figures = aggregate_writes(issuer.issuer_id, first.idm, tallies(entries))
+    # The report figures (the hook's writes) move with the entries, in the same transaction.
+    figures = tuple(extra_writes(issuer.issuer_id, first.idm, entries)) if extra_writes else ()
     return Commit(cards, request, (*decision.claims, *claims), (*writes, *decision.writes, *figures))
 
 

@@ -10,14 +10,14 @@ to one issuer (execute-api:Invoke on .../api/admin/v1/issuers/<issuer>/*)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint, IAMAuthorizer
+from chalice import Blueprint
 
 from .. import services
+from ..admin_http import IAM, operator_of
 from ..http import json_errors
 from ..schemas import BodyInvalid, parse
 from . import domain
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 PREFIX = "/api/admin/v1/issuers/{issuer_id}"
-IAM = IAMAuthorizer()
-
-
-def operator_of(request) -> str:
-    """The IAM principal behind an admin request (every admin Blueprint asks here):
-    deployed, in Lambda, a request without one is refused (domain.operator_arn)."""
-    return domain.operator_arn(request.context.get("identity"), deployed="AWS_LAMBDA_FUNCTION_NAME" in os.environ)
 
 
 def admin_route(path: str, method: str = "POST", schema: str | None = None):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from ..admin_http import IAM, operator_of
 from ..http import json_errors
-from ..operators.routes import IAM, operator_of
 
 bp = Blueprint(__name__)
 PREFIX = "/api/admin/v1/issuers/{issuer_id}/reports/{month}"

@@ -1,7 +1,8 @@
 """The reports' items in the application table (keys: reports/keys.py) and their S3 files.
 
 Aggregate items are written only by the ledger, inside each change's own
-TransactWriteItems (`aggregate_writes`): unconditional ADDs, one update per item, so
+TransactWriteItems (`aggregate_writes`, through `ledger_aggregates`, the hook the
+composition root installs in the Ledger): unconditional ADDs, one update per item, so
 the figures move with the entries or not at all and cost no extra round trip. A
 report reads one month's 16 partitions (or the 16 outstanding partitions), so its
 cost follows the months and lines it reports, never the number of entries.
@@ -30,10 +31,14 @@ from ..ledger.errors import LedgerError
 from ..ledger.keys import shard as card_shard
 from ..table import Table, TableItem, Write
 from . import keys
-from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies
+from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies, tallies
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from botocore.exceptions import ClientError
+
+    from ..ledger.domain import Entry
 
 
 class AggregateItem(TableItem, discriminator="aggregate"):
@@ -92,6 +97,12 @@ def aggregate_writes(issuer_id: str, idm: str, tallies: Tallies) -> list[Write]:
         actions += [getattr(AggregateItem, name).add(n) for name, n in sorted(counts.items())]
         writes.append(Write(item, AggregateRefused, actions=tuple(actions)))
     return writes
+
+
+def ledger_aggregates(issuer_id: str, idm: str, entries: Sequence[Entry]) -> list[Write]:
+    """The Ledger's `extra_writes` hook (installed by chalicelib/services.py and the test
+    fixtures): the report figures of a change's entries, written in its transaction."""
+    return aggregate_writes(issuer_id, idm, tallies(entries))
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,8 @@ def server_codes() -> set[str]:
     codes, classes = set(), [LedgerError]
     while classes:
         cls = classes.pop()
-        if cls.__module__.startswith(("chalicelib.ledger.", "chalicelib.terminals.")):  # not test stand-ins
+        # not test stand-ins (chalicelib.errors: the shared root and "busy")
+        if cls.__module__.startswith(("chalicelib.errors", "chalicelib.ledger.", "chalicelib.terminals.")):
             codes.add(cls.code)
         classes += cls.__subclasses__()
     source = Path(signatures.__file__).read_text(encoding="utf-8")

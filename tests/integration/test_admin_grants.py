@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.job_progress import JobInterrupted
 from chalicelib.jobs.admin_grants import GrantRow, grant_list
-from chalicelib.jobs.expiry import JobInterrupted
 from chalicelib.ledger.domain import Actor
 
 OPS = Actor("operator", "arn:aws:iam::123456789012:user/ops")

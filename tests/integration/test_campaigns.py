@@ -26,8 +26,7 @@ from chalicelib.campaigns.errors import (
     UnknownCampaign,
 )
 from chalicelib.campaigns.service import ACTOR, Campaigns, job_name, run_campaigns
-from chalicelib.jobs.expiry import JobInterrupted
-from chalicelib.jobs.store import JobState
+from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.ledger.domain import Actor, CardStatus, Op
 from chalicelib.ledger.errors import WrongIssuer
 from chalicelib.ledger.keys import SHARDS

@@ -11,9 +11,8 @@ from datetime import date
 
 import pytest
 
+from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.dormancy import ACTOR, JOB, run_dormancy
-from chalicelib.jobs.expiry import JobInterrupted
-from chalicelib.jobs.store import JobState
 from chalicelib.ledger import keys
 from chalicelib.ledger.domain import Actor, CardStatus, Op, Source
 from tests.integration.test_reminders_job import BIRTH, OPERATOR, card_no

@@ -10,8 +10,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from chalicelib.jobs.expiry import JOB, JobInterrupted, run_expiry
-from chalicelib.jobs.store import JobState
+from chalicelib.job_progress import JobInterrupted, JobState
+from chalicelib.jobs.expiry import JOB, run_expiry
 from chalicelib.ledger import keys
 from chalicelib.ledger.domain import Actor, Op, Source
 

@@ -23,6 +23,7 @@ from chalicelib.ledger import errors
 from chalicelib.ledger.domain import Actor, CardStatus, Issuer, Source
 from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.store import CardStore
+from chalicelib.reports.store import ledger_aggregates
 from chalicelib.table import Table
 from localdev.moto_serial import serialize_dynamodb
 from tests.conftest import Clock
@@ -57,7 +58,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock(datetime(2022, 10, 24, 1, tzinfo=timezone.utc))
-        self.ledger = Ledger(self.store, clock=self.clock)
+        self.ledger = Ledger(self.store, clock=self.clock, extra_writes=ledger_aggregates)
         self.run = next(_ids)
         self.idms: list[str] = []
         self.done: dict[str, tuple[object, dict]] = {}  # request id → (how to repeat it, its result)

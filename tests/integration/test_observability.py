@@ -15,6 +15,7 @@ from chalice.test import Client
 from chalicelib import observability
 from chalicelib.ledger.domain import Actor, Source
 from chalicelib.ledger_metrics import MeteredLedger
+from chalicelib.reports.store import ledger_aggregates
 from tests.terminals import SignedTerminal, new_key, register_demo
 
 V1 = "/api/terminal/v1"
@@ -64,7 +65,7 @@ def metered_api(store, clock, monkeypatch):
     # app.py installs it for every kind of function (HTTP, schedules, the import function).
     assert (observability.observe, "all") in list(app.middleware_handlers)
     clock.now = datetime.now(UTC)  # signatures carry the real time
-    ledger = MeteredLedger(store, clock=clock)
+    ledger = MeteredLedger(store, clock=clock, extra_writes=ledger_aggregates)
     terminals = TerminalService(ledger, TerminalStore(store.table), clock=clock)
     monkeypatch.setattr(services, "ledger", lambda: ledger)
     monkeypatch.setattr(services, "terminals", lambda: terminals)
@@ -177,7 +178,7 @@ def jobs_app(store, clock):
     (a fresh app: its handlers build their middleware chain on first call)."""
     from chalicelib.ledger.domain import Issuer
 
-    ledger = MeteredLedger(store, clock=clock)
+    ledger = MeteredLedger(store, clock=clock, extra_writes=ledger_aggregates)
     store.put_issuer(Issuer("niimi"))
     ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
     ledger.grant(IDM, 300, request_id="g1", actor=Actor("operator", "ops"), source=Source.INITIAL)

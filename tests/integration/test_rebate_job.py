@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.jobs.expiry import JobInterrupted
+from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.rebate import JOB, run_rebates
-from chalicelib.jobs.store import JobState
 from chalicelib.ledger.domain import Actor, Op, Source, expiry_date
 from chalicelib.ledger.keys import SHARDS
 from chalicelib.terminals.domain import RebateRate

@@ -11,9 +11,8 @@ from datetime import date
 
 import pytest
 
-from chalicelib.jobs.expiry import JobInterrupted
+from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.reminders import JOB, run_reminders
-from chalicelib.jobs.store import JobState
 from chalicelib.ledger import keys
 from chalicelib.ledger.domain import Actor, Source
 from tests.members import sign_up
