@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .ledger.service import Ledger
     from .mail import Mailer
+    from .mypage.members import Members
     from .mypage.service import MyPage
-    from .mypage.store import MyPageStore
     from .operators.service import Operators
     from .settings import Settings
     from .stage_secret import StageSecret
@@ -104,12 +104,13 @@ def _mypage(secret: bytes) -> MyPage:
 
 
 @lru_cache(maxsize=1)
-def member_store() -> MyPageStore:
-    """Members and their links, for the jobs: without MyPage, so without the session key
-    (a job's role may not read the stage secret)."""
+def members() -> Members:
+    """Members and their links, for the jobs and the operators: without MyPage, so without
+    the session key (a job's role may not read the stage secret)."""
+    from .mypage.members import Members
     from .mypage.store import MyPageStore
 
-    return MyPageStore(table())
+    return Members(MyPageStore(table()))
 
 
 @lru_cache(maxsize=1)
@@ -133,13 +134,12 @@ def operators() -> Operators:
     from .campaigns.service import Campaigns
     from .campaigns.store import CampaignStore
     from .mail import Mailer
-    from .mypage.store import MyPageStore
     from .operators.service import Operators
 
     s = settings()
     mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
     campaigns = Campaigns(ledger(), CampaignStore(table()))
-    return Operators(ledger(), terminals(), MyPageStore(table()), campaigns, mailer=lambda: mailer)
+    return Operators(ledger(), terminals(), members(), campaigns, mailer=lambda: mailer)
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,7 @@ def daily_dormancy() -> list[Any]:
     from .. import services
     from .dormancy import run_dormancy
 
-    ledger, members = services.ledger(), services.member_store()  # no session key: no secret read
+    ledger, members = services.ledger(), services.members()  # no session key: no secret read
     return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on))
 
 
@@ -53,8 +53,8 @@ def daily_reminders() -> list[Any]:
     from .reminders import run_reminders
 
     # Straight to SES, not through MyPage's queue: the job frees a reminder whose send fails.
-    # The member store, not MyPage: the job's role may not read the stage secret.
-    ledger, members, mailer = services.ledger(), services.member_store(), services.mailer()
+    # MyPage's members, not MyPage: the job's role may not read the stage secret.
+    ledger, members, mailer = services.ledger(), services.members(), services.mailer()
     return _for_every_issuer(lambda issuer, on: run_reminders(ledger, members, mailer, issuer, on=on))
 
 

@@ -29,7 +29,7 @@ from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, dormancy_deadline, is_dormant
 from ..ledger.errors import CardClosed
 from ..ledger.service import Ledger
-from ..mypage.store import MyPageStore
+from ..mypage.members import Members
 from ..observability import logger
 
 JOB = "dormancy"
@@ -57,7 +57,7 @@ def request_id(issuer_id: str, idm: str, last_activity: date) -> str:
 
 def run_dormancy(
     ledger: Ledger,
-    mypage_store: MyPageStore,
+    members: Members,
     issuer_id: str,
     *,
     on: date,
@@ -76,7 +76,7 @@ def run_dormancy(
     while is_dormant(day, months, on):
         for idm in ledger.cards_last_active(issuer_id, day):
             report.cards += 1
-            _retire(ledger, mypage_store, issuer_id, idm, months, on, report)
+            _retire(ledger, members, issuer_id, idm, months, on, report)
             if fail_after is not None and report.cards >= fail_after:
                 raise JobInterrupted(f"stopped after {report.cards} cards")
         state.mark_done(JOB, issuer_id, day)
@@ -92,7 +92,7 @@ def run_dormancy(
 
 
 def _retire(
-    ledger: Ledger, mypage_store: MyPageStore, issuer_id: str, idm: str, months: int, on: date, report: DormancyReport
+    ledger: Ledger, members: Members, issuer_id: str, idm: str, months: int, on: date, report: DormancyReport
 ) -> None:
     stored = ledger.card_record(idm)
     card = stored.card if stored else None
@@ -117,7 +117,7 @@ def _retire(
             return  # used between the read and the void: its new day lists it again
         report.voided_cards += 1
         report.points += result.get("voided", 0)
-    report.unlinked += mypage_store.unlink_card(idm)
+    report.unlinked += members.unlink_card(idm)
 
 
 def _first_day(on: date, months: int) -> date:

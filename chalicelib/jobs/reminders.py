@@ -31,8 +31,8 @@ from typing import Protocol
 from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Card, Lot
 from ..ledger.service import Ledger
-from ..mypage.domain import REMIND_BEFORE, reminder_mail
-from ..mypage.store import Link, MyPageStore
+from ..mypage.domain import REMIND_BEFORE, Link, reminder_mail
+from ..mypage.members import Members
 from ..observability import logger
 from . import keys
 from .store import claim_once, release_claim
@@ -60,7 +60,7 @@ class ReminderReport:
 
 def run_reminders(
     ledger: Ledger,
-    mypage_store: MyPageStore,
+    members: Members,
     mailer: Sender,
     issuer_id: str,
     *,
@@ -84,9 +84,9 @@ def run_reminders(
     if not report.days:
         return report
     point_name = ledger.issuer(issuer_id).point_name
-    for member_id in mypage_store.remindees(issuer_id):
+    for member_id in members.remindees(issuer_id):
         report.members += 1
-        member, links = mypage_store.member_and_links(member_id)
+        member, links = members.member_and_links(member_id)
         if member is None or not member.expiry_reminders:
             continue  # the listing lags a withdrawal or a change of mind: the member item decides
         for link, lot in _lots_due(ledger, issuer_id, links, since, on):

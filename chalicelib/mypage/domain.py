@@ -92,6 +92,26 @@ def mask_card_number(number: str) -> str:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A resident's account: the address she signed up with (reminders go to it)."""
+
+    member_id: str
+    email: str
+    password_hash: str
+    expiry_reminders: bool
+
+
+@dataclass(frozen=True)
+class Link:
+    """A member's linked card: its IDm and its number as MyPage shows it (masked)."""
+
+    link_id: str
+    idm: str
+    card_number_masked: str
+    linked_at: datetime
+
+
+@dataclass(frozen=True)
 class Window:
     """Events of one kind for one key, kept to count them over a sliding window."""
 

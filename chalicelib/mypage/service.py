@@ -30,6 +30,7 @@ from ..mail import Mailer
 from ..observability import logger
 from ..terminals.domain import Merchant
 from . import domain, keys
+from .domain import Link, Member
 from .errors import (
     CardAlreadyLinked,
     CardMismatch,
@@ -46,7 +47,7 @@ from .errors import (
     TooManyAttempts,
     WeakPassword,
 )
-from .store import Conflict, Link, Member, MyPageStore, Session
+from .store import Conflict, MyPageStore, Session
 
 SIGNUP, RESET = "signup", "reset"
 

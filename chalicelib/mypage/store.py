@@ -42,7 +42,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..table import Table, TableItem, failed_positions
 from . import keys
-from .domain import Window
+from .domain import Link, Member, Window
 
 
 class MemberItem(TableItem, discriminator="member"):
@@ -100,27 +100,11 @@ class ThrottleItem(TableItem, discriminator="throttle"):
 
 
 @dataclass(frozen=True)
-class Member:
-    member_id: str
-    email: str
-    password_hash: str
-    expiry_reminders: bool
-
-
-@dataclass(frozen=True)
 class Session:
     member_id: str
     token_hash: str
     created_at: datetime
     last_seen: datetime
-
-
-@dataclass(frozen=True)
-class Link:
-    link_id: str
-    idm: str
-    card_number_masked: str
-    linked_at: datetime
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from ..ledger.domain import Actor, Card, CardStatus
 from ..ledger.errors import CardAlreadyExists, CardClosed, CardNotFound, InvalidRequest, WrongIssuer
 from ..ledger.service import Ledger
 from ..mypage.domain import mask_card_number
-from ..mypage.store import MyPageStore
+from ..mypage.members import Members
 from ..observability import logger
 from ..terminals.domain import Event, Merchant, Mode, RebateRate, Terminal, TerminalStatus
 from ..terminals.service import TerminalService
@@ -48,7 +48,7 @@ class Operators:
         self,
         ledger: Ledger,
         terminals: TerminalService,
-        members: MyPageStore,
+        members: Members,
         campaigns: Campaigns,
         mailer: Callable[[], object],
     ) -> None:

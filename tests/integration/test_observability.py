@@ -257,8 +257,9 @@ def test_the_real_schedules_log_through_powertools_with_the_correlation_id(
     api, mypage_service, monkeypatch, log_lines, function, message
 ):
     from chalicelib import services
+    from chalicelib.mypage.members import Members
 
-    monkeypatch.setattr(services, "member_store", lambda: mypage_service.store)  # the jobs' member store, on moto
+    monkeypatch.setattr(services, "members", lambda: Members(mypage_service.store))  # the jobs' members, on moto
     api.lambda_.invoke(function, api.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     lines = log_lines()

@@ -15,6 +15,7 @@ from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.reminders import JOB, run_reminders
 from chalicelib.ledger import keys
 from chalicelib.ledger.domain import Actor, Source
+from chalicelib.mypage.members import Members
 from tests.members import sign_up
 
 OPERATOR = Actor("operator", "ops")
@@ -38,7 +39,7 @@ def open_card(ledger, clock, n: int, grants=((GRANT_DAY, 5000),)) -> str:
 
 
 def run(ledger, mypage, day: date, **kwargs):
-    return run_reminders(ledger, mypage.store, mypage.mailer, "niimi", on=day, **kwargs)
+    return run_reminders(ledger, Members(mypage.store), mypage.mailer, "niimi", on=day, **kwargs)
 
 
 def mails(outbox) -> list[tuple[str, str, str]]:
@@ -189,13 +190,13 @@ def test_a_failed_send_is_retried_by_the_next_run_and_no_address_is_logged(
     caplog.set_level(logging.DEBUG, logger="chalicelib")
     state = JobState(ledger.store.table)
 
-    assert run_reminders(ledger, mypage_service.store, flaky, "niimi", on=date(2023, 3, 23)).sent == 0
-    first = run_reminders(ledger, mypage_service.store, flaky, "niimi", on=REMIND_DAY)
+    assert run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 23)).sent == 0
+    first = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=REMIND_DAY)
     assert (first.sent, first.failed) == (3, 1)
     assert state.last_done(JOB, "niimi") == date(2023, 3, 23)  # the day stays undone
     assert [to for to, _, _ in mails(outbox)].count(addresses[0]) == 1
 
-    retry = run_reminders(ledger, mypage_service.store, flaky, "niimi", on=date(2023, 3, 25))
+    retry = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 25))
     assert retry.days == [REMIND_DAY, date(2023, 3, 25)]
     assert (retry.sent, retry.already, retry.failed) == (1, 3, 0)
     sent = mails(outbox)

@@ -119,12 +119,12 @@ def test_the_jobs_never_read_the_secret(deployed, monkeypatch, terminal_service)
 
     monkeypatch.setattr(services, "ledger", lambda: terminal_service.ledger)
     monkeypatch.setattr(services, "table", lambda: terminal_service.ledger.store.table)
-    services.member_store.cache_clear()
+    services.members.cache_clear()
     try:
         jobs.daily_dormancy()
         jobs.daily_reminders()
     finally:
-        services.member_store.cache_clear()
+        services.members.cache_clear()
     assert deployed.calls == []
 
 

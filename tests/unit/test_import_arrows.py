@@ -20,11 +20,8 @@ CONTEXTS = {p.name for p in LIB.iterdir() if p.is_dir() and any(p.glob("*.py"))}
 # (importing module, imported module) pairs still to be removed.
 KNOWN: set[tuple[str, str]] = {
     ("chalicelib.campaigns.store", "chalicelib.terminals.store"),
-    ("chalicelib.jobs.dormancy", "chalicelib.mypage.store"),
     ("chalicelib.jobs.rebate", "chalicelib.reconciliation.store"),
     ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
-    ("chalicelib.jobs.reminders", "chalicelib.mypage.store"),
-    ("chalicelib.operators.service", "chalicelib.mypage.store"),
     ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
     ("chalicelib.reports", "chalicelib.reconciliation.store"),  # reports/__init__ builds services (item 4)
     ("chalicelib.reports", "chalicelib.terminals.store"),
