@@ -12,8 +12,10 @@ happens:
   card granted its initial points by another path (the demo loader, a script) never
   grants twice (the same points and date are "unchanged"; another amount or date is
   rejected and says what the card got);
-- an admin grant reuses jobs/admin_grants.py's `admin:<issuer>:<list>:<idm>`, so a list
-  imported here and sent to the admin API's grant list grants once;
+- an admin grant is jobs/admin_grants.py's `grant_once`, the one the admin API's grant
+  lists call (request id `admin:<issuer>:<list>:<idm>`), so a list imported here and sent
+  to the admin API's grant list grants once, and a row the list granted before is
+  "unchanged" here as it is "already granted" there;
 - an e-money settlement line (`emoney-settlements`) matches the record of its card and
   sequence number once (chalicelib/reconciliation/): the record keeps the line's id, so
   the line imported again is "unchanged"; a line that matches nothing is "unmatched",
@@ -47,7 +49,7 @@ from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ..jobs.admin_grants import request_id as admin_grant_request_id
+from ..jobs import admin_grants
 from ..ledger.domain import Actor, Issuer, Source, expiry_date
 from ..ledger.errors import CardAlreadyExists, LedgerBusy, LedgerError
 from ..ledger.service import Ledger, UnknownIssuer
@@ -142,6 +144,14 @@ class ImportReport:
 
 def _rejected(reason: str) -> Applied:
     return Applied(Outcome.REJECTED, reason)
+
+
+# An admin grant's outcome in the import's words (the result file's columns).
+_GRANT_OUTCOMES = {
+    admin_grants.Outcome.GRANTED: Outcome.IMPORTED,
+    admin_grants.Outcome.ALREADY_GRANTED: Outcome.UNCHANGED,
+    admin_grants.Outcome.REFUSED: Outcome.REJECTED,
+}
 
 
 class Importer:
@@ -461,17 +471,6 @@ class Importer:
         return self.reconciliation
 
     def _admin_grant(self, row: AdminGrantRow, ctx: RunContext) -> Applied:
-        issuer_id = ctx.issuer.issuer_id
-        idm = self.ledger.idm_for_number(row.card_number)
-        if idm is None:
-            return _rejected("no card with this card number")
-        request_id = admin_grant_request_id(issuer_id, row.list_id, idm)
-        done = self.ledger.request_record(self.ledger.request_key(request_id))
-        if done is not None:
-            granted = done.result.get("granted")
-            if granted == row.points:
-                return Applied(Outcome.UNCHANGED)
-            return _rejected(f"list {row.list_id} already granted this card {granted} points; nothing was changed")
-        result = self.ledger.grant(idm, row.points, request_id=request_id, actor=ctx.actor, source=Source.ADMIN,
-                                   reason=row.reason, issuer_id=issuer_id)
-        return Applied(Outcome.IMPORTED, points=result["granted"])
+        grant = admin_grants.grant_once(self.ledger, ctx.issuer.issuer_id, row.list_id, row.card_number, row.points,
+                                        reason=row.reason, actor=ctx.actor)
+        return Applied(_GRANT_OUTCOMES[grant.outcome], grant.reason, grant.points)

@@ -236,16 +236,18 @@ class Operators:
 
     def grant_list(self, op: Operator, list_id: str, rows: Iterable[GrantRow], *, reason: str) -> dict:
         """An admin grant list (行政ポイント): exactly once per (list, card), so a list
-        sent again, or in parts, grants nobody twice. Rejected rows are numbered from 1
-        in the order sent."""
+        sent again, or in parts, grants nobody twice (those cards are counted in
+        `already_granted`, as the admin-grants import counts them unchanged). Rejected
+        rows are numbered from 1 in the order sent."""
         self.ledger.issuer(op.issuer)
         report: GrantListReport = grant_list(self.ledger, op.issuer, list_id, rows, reason=reason, actor=op.actor)
         self._log("grant list", op, list=list_id, granted=report.granted, points=report.points,
-                  rejected=len(report.rejected))
+                  already_granted=report.already_granted, rejected=len(report.rejected))
         return {
             "list_id": report.list_id,
             "granted": report.granted,
             "points": report.points,
+            "already_granted": report.already_granted,
             "rejected": [{"row": row, "reason": why} for row, why in report.rejected],
         }
 

@@ -263,6 +263,24 @@ def test_admin_grants_are_once_per_list_and_card_shared_with_the_admin_grant_lis
     ]
 
 
+def test_a_list_imported_then_sent_to_the_admin_grant_list_is_reported_already_granted_by_both(world):
+    world.drop("niimi/cards/c.csv", cards_csv([1, 2]))
+    text = ("list_id,card_number,points,reason\n"
+            f"volunteer-1,{card(1)[0]},200,清掃ボランティア\n"
+            f"volunteer-1,{card(2)[0]},200,清掃ボランティア\n")
+    assert world.drop("niimi/admin-grants/a.csv", text).tally.imported == 2
+    ops = Actor("operator", "arn:aws:iam::123456789012:user/ops")  # another actor than the import's
+    sent = grant_list(world.ledger, "niimi", "volunteer-1", [GrantRow(card(1)[0], 200), GrantRow(card(2)[0], 300)],
+                      reason="清掃ボランティア", actor=ops)
+    assert (sent.granted, sent.points, sent.already_granted) == (0, 0, 1)
+    refused = "list volunteer-1 already granted this card 200 points; nothing was changed"
+    assert sent.rejected == [(2, refused)]
+    again = world.drop("niimi/admin-grants/b.csv", text.replace(f"{card(2)[0]},200", f"{card(2)[0]},300"))
+    assert (again.tally.imported, again.tally.unchanged, again.tally.points) == (0, 1, 0)
+    assert [(r.row, r.reason) for r in again.rejections] == [(3, refused)]
+    assert [world.ledger.balance(card(n)[1]).balance for n in (1, 2)] == [5200, 5200]
+
+
 # -- rejections --------------------------------------------------------------------------
 
 

@@ -41,12 +41,13 @@ def send_grant_list(api: Api, path: Path, list_id: str, reason: str) -> dict:
     """Sent in parts of GRANT_LIST_CHUNK rows under one list id: each (list, card) is
     granted once, so sending the file again after a failure is safe."""
     rows, rejected = read_grant_list(path)
-    total = {"list_id": list_id, "granted": 0, "points": 0, "rejected": rejected}
+    total = {"list_id": list_id, "granted": 0, "points": 0, "already_granted": 0, "rejected": rejected}
     for start in range(0, len(rows), GRANT_LIST_CHUNK):
         part = rows[start:start + GRANT_LIST_CHUNK]
         answer = api.call("POST", "/grant-lists", {"list_id": list_id, "reason": reason, "rows": [r for _, r in part]})
         total["granted"] += answer["granted"]
         total["points"] += answer["points"]
+        total["already_granted"] += answer.get("already_granted", 0)
         total["rejected"] += [{"row": part[r["row"] - 1][0], "reason": r["reason"]} for r in answer["rejected"]]
     total["rejected"].sort(key=lambda r: r["row"])
     return total
@@ -63,7 +64,8 @@ def grant_list(api: Api, args: argparse.Namespace) -> Any:
     answer = send_grant_list(api, path, args.list_id or list_id_for(path), args.reason)
 
     def show(a: dict) -> str:
-        lines = [f"list {a['list_id']}: {a['granted']} cards granted, {pts(a['points'])}"]
+        already = f", {a['already_granted']} already granted" if a["already_granted"] else ""
+        lines = [f"list {a['list_id']}: {a['granted']} cards granted, {pts(a['points'])}{already}"]
         lines += [f"  row {r['row']}: {r['reason']}" for r in a["rejected"]]
         return "\n".join(lines)
 
