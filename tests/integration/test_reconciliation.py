@@ -355,9 +355,9 @@ def test_the_admin_api_imports_a_settlement_file_the_same_way(world, api, monkey
     import json
     import time
 
-    import chalicelib.imports as imports
+    from chalicelib import services
 
-    monkeypatch.setattr(imports, "importer", lambda: world.importer(now=time.monotonic))
+    monkeypatch.setattr(services, "importer", lambda: world.importer(now=time.monotonic))
     idm, number = world.card(1)
     seq = world.pay(idm, 8_000, jst(2022, 10, 10))
     body = "\r\n".join(["card_number,idm,card_seq,amount,paid_at,terminal_id",

@@ -26,8 +26,6 @@ KNOWN: set[tuple[str, str]] = {
     ("chalicelib.jobs.reminders", "chalicelib.mypage.store"),
     ("chalicelib.operators.service", "chalicelib.mypage.store"),
     ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
-    ("chalicelib.reports", "chalicelib.reconciliation.store"),  # reports/__init__ builds services (item 4)
-    ("chalicelib.reports", "chalicelib.terminals.store"),
     ("chalicelib.terminals.store", "chalicelib.reconciliation.store"),
 }
 
