@@ -162,10 +162,13 @@ def importer() -> Importer:
     """CSV imports: the import-csv function (the imports bucket's notifications) and the admin API."""
     from .imports.service import Importer
     from .imports.store import ImportFiles, RunStore
+    from .reconciliation.service import Reconciliation
+    from .reconciliation.store import ReconciliationStore
 
     s = settings()
     files = ImportFiles(s3(), s.imports_bucket, s.reports_bucket)
-    return Importer(ledger(), terminals(), RunStore(table()), files)
+    reconciliation = Reconciliation(ledger(), terminals().store, ReconciliationStore(table()))
+    return Importer(ledger(), terminals(), RunStore(table()), files, reconciliation=reconciliation)
 
 
 def report_store() -> ReportStore:

@@ -83,7 +83,8 @@ class World:
     def importer(self, **kw) -> Importer:
         kw.setdefault("now", self.ticks)
         return Importer(self.ledger, self.terminals, RunStore(self.ledger.store.table),
-                        ImportFiles(self.s3, IMPORTS, REPORTS), **kw)
+                        ImportFiles(self.s3, IMPORTS, REPORTS),
+                        reconciliation=Reconciliation(self.ledger, self.terminals.store), **kw)
 
     def put(self, name: str, lines: list[str]) -> str:
         key = f"niimi/emoney-settlements/{name}.csv"
