@@ -1,6 +1,6 @@
-"""Scheduled jobs. The functions here are what app.py's schedules call: each builds its
-services on first use and runs its job for every issuer on the issuer's today, so
-importing this package costs a cold start nothing.
+"""Scheduled jobs. The functions here are what app.py's schedules call: each gets its
+services from `chalicelib.services` (built on first use) and runs its job for every
+issuer on the issuer's today, so importing this package costs a cold start nothing.
 
 One issuer failing does not stop the others; the first failure is raised at the end, so
 the schedule's invocation fails (and its alarm fires), and the next run catches the
