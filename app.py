@@ -65,9 +65,9 @@ def audit_chains(event):
 # The imports bucket notifies this function of every CSV dropped in it (infra/template.json).
 @app.lambda_function(name="import-csv")
 def import_csv(event, context):
-    from chalicelib import imports
+    from chalicelib import imports, services
 
-    imports.handle_s3_event(event, context)
+    imports.handle_s3_event(services.importer(), event, context)
 
 
 # MyPage's requests only queue their mail (chalicelib/mail.py); this sends it with SES.

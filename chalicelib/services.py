@@ -1,4 +1,7 @@
-"""Services built on first use from the settings, one per Lambda container.
+"""The composition root: every service is built here, on first use, from the settings
+(most once per Lambda container; the reports' services, cheap to build, on each call).
+No context package's `__init__` builds one; the S3 client a service needs is built here
+from the settings and passed in.
 
 Each context is imported here on first use, not at import time: a cold start loads only
 what the invoked route needs (the terminal API's signature libraries, for instance)."""
@@ -9,11 +12,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .imports.service import Importer
     from .ledger.service import Ledger
     from .mail import Mailer
     from .mypage.members import Members
     from .mypage.service import MyPage
     from .operators.service import Operators
+    from .reports.service import Reports
+    from .reports.store import ReportStore
     from .settings import Settings
     from .stage_secret import StageSecret
     from .table import Table
@@ -149,3 +155,39 @@ def s3():
 
     s = settings()
     return boto3.client("s3", region_name=s.region, endpoint_url=s.s3_endpoint)
+
+
+@lru_cache(maxsize=1)
+def importer() -> Importer:
+    """CSV imports: the import-csv function (the imports bucket's notifications) and the admin API."""
+    from .imports.service import Importer
+    from .imports.store import ImportFiles, RunStore
+    from .reconciliation.service import Reconciliation
+    from .reconciliation.store import ReconciliationStore
+
+    s = settings()
+    files = ImportFiles(s3(), s.imports_bucket, s.reports_bucket)
+    reconciliation = Reconciliation(ledger(), terminals().store, ReconciliationStore(table()))
+    return Importer(ledger(), terminals(), RunStore(table()), files, reconciliation=reconciliation)
+
+
+def report_store() -> ReportStore:
+    """The reports' and the audit's store: the table, the reports bucket and the anchors bucket."""
+    from .reports.store import ReportStore
+
+    s = settings()
+    return ReportStore(table(), s3(), s.reports_bucket, anchors_bucket=s.anchors_bucket)
+
+
+def reports() -> Reports:
+    """The monthly reports: the reports schedule, the admin API's downloads and the CLI."""
+    from .reconciliation.service import Reconciliation
+    from .reconciliation.store import ReconciliationStore
+    from .reports.service import Reports
+    from .terminals.store import TerminalStore
+
+    directory = TerminalStore(table())
+    the_ledger = ledger()
+    reconciliation = Reconciliation(the_ledger, directory, ReconciliationStore(table()))
+    return Reports(report_store(), lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)},
+                   lambda issuer, month: reconciliation.report_rows(the_ledger.issuer(issuer), month))

@@ -1,8 +1,9 @@
 """`python -m localdev.imports FILE <issuer>/<kind>/<name>.csv`: drop a CSV file in
 `make run`'s imports bucket (moto's server on CHIIKI_MOTO_PORT, default 5005) and run
 the import as the bucket's notification would, through the very function the deployed
-import-csv Lambda calls (chalicelib.imports.handle_s3_event). Kinds: cards, merchants,
-terminals, events, admin-grants. The result file is written to the reports bucket."""
+import-csv Lambda calls (chalicelib.imports.handle_s3_event, with services.importer()).
+Kinds: cards, merchants, terminals, events, admin-grants. The result file is written to
+the reports bucket."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     event = {"Records": [{"eventName": "ObjectCreated:Put",
                           "s3": {"bucket": {"name": bucket}, "object": {"key": args.key}}}]}
     try:
-        [report] = imports.handle_s3_event(event)
+        [report] = imports.handle_s3_event(services.importer(), event)
     except LedgerError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from .. import services
 from ..admin_http import IAM, operator_of
 from ..http import json_errors
 
@@ -26,11 +27,10 @@ bp = Blueprint(__name__)
 @json_errors
 def import_csv(issuer_id: str, kind: str) -> Response:
     from ..ledger.domain import Actor
-    from . import importer
 
     request = bp.current_request
     actor = Actor("operator", operator_of(request))
-    report = importer().import_body(issuer_id, kind, request.raw_body or b"", actor=actor)
+    report = services.importer().import_body(issuer_id, kind, request.raw_body or b"", actor=actor)
     status = 200 if report.complete else 202
     text = report.result_csv.decode("utf-8")
     if "text/csv" in (request.headers.get("accept") or ""):

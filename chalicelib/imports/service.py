@@ -162,6 +162,7 @@ class Importer:
         runs: Runs,
         files: ImportFiles | None = None,
         *,
+        reconciliation: Reconciliation | None = None,
         appliers: Mapping[Kind, Applier] | None = None,
         now: Callable[[], float] = time.monotonic,
         checkpoint_every: int = 100,
@@ -169,7 +170,7 @@ class Importer:
     ) -> None:
         self.ledger = ledger
         self.terminals = terminals
-        self.reconciliation: Reconciliation | None = None  # built on the first settlement line
+        self.reconciliation = reconciliation  # for the settlement files (services.py passes it)
         self.runs = runs
         self.files = files
         # `now` is read once before each row, against the deadline (tests stop a run
@@ -467,7 +468,7 @@ class Importer:
 
     def _reconciliation(self) -> Reconciliation:
         if self.reconciliation is None:
-            self.reconciliation = Reconciliation(self.ledger, self.terminals.store)
+            raise RuntimeError("this importer was built without reconciliation: it cannot import settlement files")
         return self.reconciliation
 
     def _admin_grant(self, row: AdminGrantRow, ctx: RunContext) -> Applied:

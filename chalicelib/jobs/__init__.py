@@ -1,6 +1,6 @@
-"""Scheduled jobs. The functions here are what app.py's schedules call: each builds its
-services on first use and runs its job for every issuer on the issuer's today, so
-importing this package costs a cold start nothing.
+"""Scheduled jobs. The functions here are what app.py's schedules call: each gets its
+services from `chalicelib.services` (built on first use) and runs its job for every
+issuer on the issuer's today, so importing this package costs a cold start nothing.
 
 One issuer failing does not stop the others; the first failure is raised at the end, so
 the schedule's invocation fails (and its alarm fires), and the next run catches the
@@ -60,20 +60,20 @@ def daily_reminders() -> list[Any]:
 
 def daily_reports() -> list[Any]:
     """Last month's reports, written on the first run of the month (then nothing)."""
-    from ..reports import reports
+    from .. import services
     from ..reports.service import run_monthly_reports
 
-    service = reports()
+    service = services.reports()
     return _for_every_issuer(lambda issuer, on: run_monthly_reports(service, issuer, on))
 
 
 def daily_audit() -> list[Any]:
     """Anchor every chain head, then verify every chain against the previous anchor."""
     from .. import services
-    from ..reports import AuditFailed, report_store
+    from ..reports import AuditFailed
     from ..reports.audit import run_audit
 
-    ledger, store = services.ledger(), report_store()
+    ledger, store = services.ledger(), services.report_store()
 
     def run(issuer: str, on: date) -> Any:
         report = run_audit(ledger, store, issuer, on, now=ledger.clock())

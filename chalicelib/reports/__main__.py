@@ -19,7 +19,6 @@ from datetime import date
 
 def main(argv: list[str] | None = None) -> int:
     from .. import services
-    from . import report_store, reports
     from .audit import audit, take_anchor
 
     parser = argparse.ArgumentParser(prog="python -m chalicelib.reports")
@@ -37,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--progress-every", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    ledger, store = services.ledger(), report_store()
+    ledger, store = services.ledger(), services.report_store()
     today = ledger.today(args.issuer)
     if args.command == "month":
-        print(json.dumps(reports().write_month(args.issuer, args.month, as_of=today.isoformat()), indent=2))
+        print(json.dumps(services.reports().write_month(args.issuer, args.month, as_of=today.isoformat()), indent=2))
         return 0
     if args.command == "anchor":
         taken = take_anchor(ledger, store, args.issuer, args.date or today, now=ledger.clock())

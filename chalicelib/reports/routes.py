@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from .. import services
 from ..admin_http import IAM, operator_of
 from ..http import json_errors
 
@@ -22,19 +23,15 @@ PREFIX = "/api/admin/v1/issuers/{issuer_id}/reports/{month}"
 @bp.route(PREFIX, methods=["GET"], authorizer=IAM)
 @json_errors
 def report_list(issuer_id: str, month: str) -> dict:
-    from . import reports
-
     operator_of(bp.current_request)  # deployed, no principal: refused
-    return reports().month_files(issuer_id, month)
+    return services.reports().month_files(issuer_id, month)
 
 
 @bp.route(PREFIX + "/{name}", methods=["GET"], authorizer=IAM)
 @json_errors
 def report_download(issuer_id: str, month: str, name: str) -> Response:
-    from . import reports
-
     operator_of(bp.current_request)  # deployed, no principal: refused
-    filename, body = reports().report_file(issuer_id, month, name)
+    filename, body = services.reports().report_file(issuer_id, month, name)
     headers = {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"',
                "Cache-Control": "no-store"}
     # A str body: API Gateway passes text through as UTF-8, so the BOM and CRLF arrive as written.

@@ -247,13 +247,13 @@ def import_with(ledger, terminal_service, monkeypatch):
     (read once for the deadline, then once before each row)."""
     import time
 
-    import chalicelib.imports as imports
+    from chalicelib import services
     from chalicelib.imports.service import Importer
     from chalicelib.imports.store import RunStore
 
     def use(now=time.monotonic) -> None:
         importer = Importer(ledger, terminal_service, RunStore(ledger.store.table), now=now)
-        monkeypatch.setattr(imports, "importer", lambda: importer)
+        monkeypatch.setattr(services, "importer", lambda: importer)
 
     use()
     return use

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import jobs, services
-from chalicelib import reports as reports_package
+from chalicelib import reports as reports_package  # AuditFailed
 from chalicelib.ledger import keys as ledger_keys
 from chalicelib.ledger.chain import link
 from chalicelib.ledger.domain import Actor, Source
@@ -267,8 +267,8 @@ def test_the_schedules_and_the_cli(ledger, clock, report_store, monkeypatch, cap
 
     idms = cards_with_history(ledger, clock)
     monkeypatch.setattr(services, "ledger", lambda: ledger)
-    monkeypatch.setattr(reports_package, "report_store", lambda: report_store)
-    monkeypatch.setattr(reports_package, "reports", lambda: Reports(report_store, lambda issuer: {}))
+    monkeypatch.setattr(services, "report_store", lambda: report_store)
+    monkeypatch.setattr(services, "reports", lambda: Reports(report_store, lambda issuer: {}))
 
     assert [r.ok for r in jobs.daily_audit()] == [True, True]  # niimi and okayama
     assert [r.month for r in jobs.daily_reports()] == ["2025-05", "2025-05"]

@@ -110,10 +110,10 @@ def test_a_cell_over_the_csv_field_limit_refuses_the_file_with_a_result_file(wor
 def test_a_cell_over_the_csv_field_limit_is_a_400_from_the_admin_api(world, monkeypatch):
     from chalice.test import Client
 
-    import chalicelib.imports as imports
     from app import app
+    from chalicelib import services
 
-    monkeypatch.setattr(imports, "importer", lambda: world.importer(now=time.monotonic))
+    monkeypatch.setattr(services, "importer", lambda: world.importer(now=time.monotonic))
     body = (CARD_HEADER + "\n" + "x" * 200_000 + ",a,b,c,d\n").encode()
     with Client(app) as client:
         response = client.http.post("/api/admin/v1/issuers/niimi/imports/cards", body=body,

@@ -517,10 +517,10 @@ def test_a_30000_card_file_is_imported_in_chunks_each_row_once(world):
 def admin_api(world, monkeypatch):
     from chalice.test import Client
 
-    import chalicelib.imports as imports
     from app import app
+    from chalicelib import services
 
-    monkeypatch.setattr(imports, "importer", lambda: world.importer(now=time.monotonic))
+    monkeypatch.setattr(services, "importer", lambda: world.importer(now=time.monotonic))
     with Client(app) as client:
         yield client
 
@@ -583,10 +583,10 @@ def test_the_apps_import_function_imports_what_the_bucket_notifies(world, monkey
     """app.py's `import-csv` (what the bucket's notification invokes, infra/) reaches the importer."""
     from chalice.test import Client
 
-    import chalicelib.imports as imports
     from app import app
+    from chalicelib import services
 
-    monkeypatch.setattr(imports, "importer", lambda: world.importer())
+    monkeypatch.setattr(services, "importer", lambda: world.importer())
     world.put("niimi/cards/notified.csv", cards_csv([7, 8]))
     event = {"Records": [{"eventName": "ObjectCreated:Put",
                           "s3": {"bucket": {"name": IMPORTS}, "object": {"key": "niimi/cards/notified.csv"}}}]}

@@ -149,7 +149,6 @@ def caller(api, operators, with_identity, terminal_service, mypage_service, outb
            monkeypatch, dynamodb_key_limits):
     import boto3
 
-    import chalicelib.imports as imports
     from chalicelib import services
     from chalicelib.imports.service import Importer
     from chalicelib.imports.store import ImportFiles, RunStore
@@ -165,7 +164,7 @@ def caller(api, operators, with_identity, terminal_service, mypage_service, outb
     monkeypatch.setattr(services, "table", lambda: store.table)
     files = ImportFiles(s3, settings_.imports_bucket, settings_.reports_bucket)
     importer = Importer(ledger, terminal_service, RunStore(store.table), files)
-    monkeypatch.setattr(imports, "importer", lambda: importer)
+    monkeypatch.setattr(services, "importer", lambda: importer)
     sign_up(mypage_service, outbox, "hanako@example.jp", "JW123456789012345", "1948-03-15")
     caller = Caller(api, mypage_service, "hanako@example.jp", "")
     session = caller._logged_in()

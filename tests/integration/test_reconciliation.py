@@ -83,7 +83,8 @@ class World:
     def importer(self, **kw) -> Importer:
         kw.setdefault("now", self.ticks)
         return Importer(self.ledger, self.terminals, RunStore(self.ledger.store.table),
-                        ImportFiles(self.s3, IMPORTS, REPORTS), **kw)
+                        ImportFiles(self.s3, IMPORTS, REPORTS),
+                        reconciliation=Reconciliation(self.ledger, self.terminals.store), **kw)
 
     def put(self, name: str, lines: list[str]) -> str:
         key = f"niimi/emoney-settlements/{name}.csv"
@@ -355,9 +356,9 @@ def test_the_admin_api_imports_a_settlement_file_the_same_way(world, api, monkey
     import json
     import time
 
-    import chalicelib.imports as imports
+    from chalicelib import services
 
-    monkeypatch.setattr(imports, "importer", lambda: world.importer(now=time.monotonic))
+    monkeypatch.setattr(services, "importer", lambda: world.importer(now=time.monotonic))
     idm, number = world.card(1)
     seq = world.pay(idm, 8_000, jst(2022, 10, 10))
     body = "\r\n".join(["card_number,idm,card_seq,amount,paid_at,terminal_id",

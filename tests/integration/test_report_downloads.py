@@ -1,6 +1,6 @@
 """Monthly reports for download through the admin API and the CLI, on moto S3: the files
 the reports schedule writes (Reports.write_month, built as in Lambda by
-`chalicelib.reports.reports()`) are listed and come back byte for byte, BOM and CRLF
+`chalicelib.services.reports()`) are listed and come back byte for byte, BOM and CRLF
 kept; bad months and names are refused; an issuer's path reaches only its reports."""
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ def bucket(store, monkeypatch) -> Bucket:
 @pytest.fixture
 def written(bucket, ledger, clock, terminal_service) -> Bucket:
     """March 2023 written for both issuers: a payment at a Niimi store, grants on each."""
-    from chalicelib.reports import reports
-
     TerminalStore(ledger.store.table).put_merchant(Merchant("M-1", "niimi", "新見精肉店", "新見", "食料品"))
     niimi = issue(ledger, clock, 1, grants=((date(2023, 3, 1), 5000),))
     issue(ledger, clock, 2, grants=((date(2023, 3, 2), 3000),), issuer="okayama")
@@ -64,7 +62,7 @@ def written(bucket, ledger, clock, terminal_service) -> Bucket:
     ledger.spend(niimi, 1200, request_id="pay-1", actor=Actor("terminal", "T-1", merchant="M-1"))
     ledger.grant(niimi, 345, request_id="rebate-1", actor=Actor("job", "rebate"), source=Source.REBATE)
     for issuer in ("niimi", "okayama"):
-        reports().write_month(issuer, MONTH, as_of="2023-04-01")
+        services.reports().write_month(issuer, MONTH, as_of="2023-04-01")
     clock.set(date(2023, 4, 1))
     return bucket
 

@@ -23,8 +23,6 @@ KNOWN: set[tuple[str, str]] = {
     ("chalicelib.jobs.rebate", "chalicelib.reconciliation.store"),
     ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
     ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
-    ("chalicelib.reports", "chalicelib.reconciliation.store"),  # reports/__init__ builds services (item 4)
-    ("chalicelib.reports", "chalicelib.terminals.store"),
     ("chalicelib.terminals.store", "chalicelib.reconciliation.store"),
 }
 
