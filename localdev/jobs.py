@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     from chalicelib import jobs, services
 
     try:
-        services.ledger().store.issuer_ids()
+        services.ledger().issuer_ids()
     except Exception as exc:  # noqa: BLE001 (say plainly what is wrong, then stop)
         print(f"Cannot reach the local stack at {moto} ({exc}): is `make run` running?", file=sys.stderr)
         return 2
