@@ -50,6 +50,10 @@ def txn_partition(idm: str) -> str:
     return ledger_keys.card(idm)[0]
 
 
+def txn_seq(sk: str) -> int:
+    return int(sk.removeprefix(TXN))
+
+
 def accrual(issuer: str, month: str, idm: str) -> tuple[str, str]:
     """One card's e-money payments in one month, in one of the month's shards."""
     return accrual_shards(issuer, month)[shard(idm)], ledger_keys.CARD + idm

@@ -193,7 +193,7 @@ def _txn_from_item(item: TxnItem) -> CardTxn:
         kind=TxnKind(item.kind),
         issuer=item.issuer,
         idm=item.pk.removeprefix("CARD#"),
-        card_seq=int(item.sk.removeprefix(keys.TXN)),
+        card_seq=keys.txn_seq(item.sk),
         amount=item.amount,
         at=item.at,
         month=item.month,

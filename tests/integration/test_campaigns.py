@@ -328,14 +328,14 @@ def test_the_job_reads_only_the_cards_that_charged_in_the_month_due(world, ledge
     assert "Scan" not in ops
     card_reads = [p["ExpressionAttributeValues"][":0"]["S"] for op, p in calls
                   if op == "Query" and p["ExpressionAttributeValues"][":0"]["S"].startswith(keys.CARD)]
-    assert sorted(card_reads) == sorted(keys.card_partition(i) for i in reaching)  # one query each
+    assert sorted(card_reads) == sorted(terminal_keys.txn_partition(i) for i in reaching)  # one query each
     assert ops.count("Query") == 1 + SHARDS + len(reaching)  # the campaigns, October's shards, the cards
     assert ops.count("TransactWriteItems") == len(reaching)
     assert ops.count("BatchGetItem") == 1 + len(reaching)  # enrolments and marks, then each grant's read
     assert len(calls) <= 3 * len(reaching) + SHARDS + 4
     read = {k["pk"]["S"] for op, p in calls if op == "BatchGetItem" for t in p["RequestItems"].values()
             for k in t["Keys"]}
-    assert not read & {keys.card_partition(i) for i in idle}
+    assert not read & {terminal_keys.txn_partition(i) for i in idle}
 
 
 # -- setting up ------------------------------------------------------------------------------
