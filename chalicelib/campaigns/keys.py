@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from ..ledger import keys as ledger_keys
 from ..ledger.keys import SHARDS, shard
-from ..terminals import keys as terminal_keys
 
 CAMPAIGN = "CAMPAIGN#"
 ENROLMENTS = "ENROL#"
 GRANTED = "GRANTED#"
 CARD = ledger_keys.CARD
-TXN = terminal_keys.TXN
 
 
 def campaigns(issuer: str) -> str:
@@ -48,15 +46,3 @@ def enrolled_idm(sk: str) -> str:
 def granted_idm(sk: str) -> str:
     return sk.removeprefix(GRANTED)
 
-
-def charging_idm(sk: str) -> str:
-    return sk.removeprefix(CARD)
-
-
-def card_partition(idm: str) -> str:
-    """The card's partition, where the terminals store its charges under TXN#<seq>."""
-    return ledger_keys.card(idm)[0]
-
-
-def txn_seq(sk: str) -> int:
-    return int(sk.removeprefix(TXN))

@@ -16,8 +16,9 @@ refused by the mark). The last day swept is kept per issuer and campaign
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, Issuer, Source
@@ -25,9 +26,10 @@ from ..ledger.errors import CardClosed, IdempotencyConflict, LedgerError, WrongI
 from ..ledger.service import Ledger
 from ..observability import logger
 from ..table import Claim
-from ..terminals.service import RECORD_MAX_AGE
+from ..terminals.domain import CardTxn, TxnKind
+from ..terminals.service import RECORD_MAX_AGE, TerminalService
 from . import domain, keys
-from .domain import Campaign, Enrolment, Sweep
+from .domain import Campaign, Charge, Enrolment, Sweep
 from .errors import AlreadyEnrolled, AlreadyGranted, CannotExtend, EnrolmentClosed, InvalidCampaign, UnknownCampaign
 from .store import CampaignStore
 
@@ -134,6 +136,7 @@ class CampaignsReport:
 
 def run_campaigns(
     ledger: Ledger,
+    terminals: TerminalService,
     issuer_id: str,
     *,
     on: date,
@@ -142,11 +145,12 @@ def run_campaigns(
 ) -> CampaignsReport:
     """Grant, for every campaign of the issuer, what is due on or before day `on` (the
     issuer's today, or earlier), sweeping the days from `since` (default: the day after
-    the campaign's last day swept, or its start) to `on`."""
+    the campaign's last day swept, or its start) to `on`. What the terminals recorded
+    (the cards that charged, their charges) is read through `terminals`."""
     if on > ledger.today(issuer_id):
         raise ValueError(f"cannot run the campaigns as of {on}, after the issuer's today")
     store = CampaignStore(ledger.table)
-    run = _Run(ledger, store, JobState(ledger.table), ledger.issuer(issuer_id), on, fail_after)
+    run = _Run(ledger, store, terminals, JobState(ledger.table), ledger.issuer(issuer_id), on, fail_after)
     report = CampaignsReport(issuer_id, on)
     for campaign in sorted(store.campaigns(issuer_id), key=lambda c: c.campaign_id):
         report.campaigns.append(run.campaign(campaign, since))
@@ -160,10 +164,12 @@ def run_campaigns(
 
 class _Run:
     def __init__(
-        self, ledger: Ledger, store: CampaignStore, state: JobState, issuer: Issuer, on: date, fail_after: int | None
+        self, ledger: Ledger, store: CampaignStore, terminals: TerminalService, state: JobState, issuer: Issuer,
+        on: date, fail_after: int | None,
     ) -> None:
         self.ledger = ledger
         self.store = store
+        self.terminals = terminals
         self.state = state
         self.issuer = issuer
         self.on = on
@@ -200,13 +206,14 @@ class _Run:
 
     def charging_cards(self, month: str) -> list[str]:
         if month not in self._charging:
-            self._charging[month] = list(self.store.charging_cards(self.issuer.issuer_id, month))
+            self._charging[month] = self.terminals.charging_cards(self.issuer.issuer_id, month)
         return self._charging[month]
 
     def examine(self, campaign: Campaign, enrolment: Enrolment, report: CampaignReport) -> None:
         report.cards += 1
         idm = enrolment.idm
-        award = domain.award(campaign, enrolment.enrolled_on, self.store.charges(idm, self.issuer.local_date))
+        charges = _charges(self.terminals.card_txns(idm), self.issuer.local_date)
+        award = domain.award(campaign, enrolment.enrolled_on, charges)
         if award is None or award.due_on > self.on:
             return
         once = Claim(*keys.granted(campaign.issuer, campaign.campaign_id, idm), error=AlreadyGranted)
@@ -226,3 +233,9 @@ class _Run:
             return
         report.granted += 1
         report.points += result["granted"]
+
+
+def _charges(txns: Iterable[CardTxn], local_date: Callable[[datetime], date]) -> list[Charge]:
+    """The card's charges that stand (not cancelled; its e-money payments left out)."""
+    return [Charge(t.at, local_date(t.at), t.card_seq, t.amount, t.charge_kind or "")
+            for t in txns if t.kind is TxnKind.CHARGE and not t.cancelled]

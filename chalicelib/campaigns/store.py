@@ -5,31 +5,25 @@
     ENROL#<issuer>#<campaign>#<shard>  GRANTED#<idm>   the campaign's one grant to the card is made
                                                        (a claim put in the grant's transaction)
 
-and it reads what the terminals write (chalicelib/terminals/store.py):
-
-    CHARGES#<issuer>#<month>#<shard>   CARD#<idm>      the card charged in that month
-    CARD#<idm>                         TXN#<seq>       one charge (or e-money payment)
-
-The job finds its cards through the CHARGES# partitions of the months due, then reads
-their enrolments and grant marks in one BatchGetItem per 50 cards, and each enrolled
+What the terminals record (the cards that charged in a month, a card's charges) the job
+reads through the terminals' service (TerminalService.charging_cards, .card_txns): it
+finds its cards through the CHARGES# partitions of the months due, then reads their
+enrolments and grant marks here, in one BatchGetItem per 50 cards, and each enrolled
 card's charges with one query of its TXN# items: its reads follow the cards that
 charged, not the number of cards or of enrolments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import date
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
 from ..table import ClaimItem, Table, TableItem
-from ..terminals import keys as terminal_keys
-from ..terminals.domain import TxnKind
-from ..terminals.store import ChargeMonthItem, TxnItem
 from . import keys
-from .domain import Campaign, Charge, Enrolment
+from .domain import Campaign, Enrolment
 from .errors import CampaignExists
 
 
@@ -162,22 +156,3 @@ class CampaignStore:
             enrolled[keys.enrolled_idm(item.sk)] = date.fromisoformat(item.enrolled_on)
         elif isinstance(item, ClaimItem) and item.sk.startswith(keys.GRANTED):
             granted.add(keys.granted_idm(item.sk))
-
-    # -- what the terminals recorded --------------------------------------------------------
-
-    def charging_cards(self, issuer: str, month: str) -> Iterator[str]:
-        """IDms of the issuer's cards that charged in `month`: a query per shard."""
-        for pk in terminal_keys.charges_shards(issuer, month):
-            for item in ChargeMonthItem.query(pk):
-                yield keys.charging_idm(item.sk)
-
-    def charges(self, idm: str, local_date: Callable[[datetime], date]) -> list[Charge]:
-        """Every charge recorded for the card: one query of its TXN# items."""
-        found = []
-        query = TxnItem.query(keys.card_partition(idm), TableItem.sk.startswith(keys.TXN), consistent_read=True)
-        for item in query:
-            if item.kind != TxnKind.CHARGE.value or item.cancelled:
-                continue
-            seq = keys.txn_seq(item.sk)
-            found.append(Charge(item.at, local_date(item.at), seq, item.amount, item.charge_kind or ""))
-        return found

@@ -36,8 +36,8 @@ def daily_campaigns() -> list[Any]:
     from .. import services
     from ..campaigns.service import run_campaigns
 
-    ledger = services.ledger()
-    return _for_every_issuer(lambda issuer, on: run_campaigns(ledger, issuer, on=on))
+    ledger, terminals = services.ledger(), services.terminals()
+    return _for_every_issuer(lambda issuer, on: run_campaigns(ledger, terminals, issuer, on=on))
 
 
 def daily_dormancy() -> list[Any]:

@@ -275,7 +275,7 @@ class Operators:
         if name == "campaigns":
             from ..campaigns.service import run_campaigns
 
-            return lambda issuer, on: run_campaigns(self.ledger, issuer, on=on)
+            return lambda issuer, on: run_campaigns(self.ledger, self.terminals, issuer, on=on)
         if name == "dormancy":
             from ..jobs.dormancy import run_dormancy
 

@@ -42,7 +42,16 @@ def nonce(terminal_id: str, value: str) -> tuple[str, str]:
 
 def txn(idm: str, card_seq: int) -> tuple[str, str]:
     """A card transaction sits in the card's partition, keyed by the card's own sequence number."""
-    return ledger_keys.card(idm)[0], f"{TXN}{card_seq:05d}"
+    return txn_partition(idm), f"{TXN}{card_seq:05d}"
+
+
+def txn_partition(idm: str) -> str:
+    """The card's partition, where its transactions sit under TXN#<seq>."""
+    return ledger_keys.card(idm)[0]
+
+
+def txn_seq(sk: str) -> int:
+    return int(sk.removeprefix(TXN))
 
 
 def accrual(issuer: str, month: str, idm: str) -> tuple[str, str]:
@@ -62,6 +71,10 @@ def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
 def charges_shards(issuer: str, month: str) -> list[str]:
     """Every partition listing the cards that charged in a month: one query each."""
     return [f"{CHARGES}{issuer}#{month}#{n:02d}" for n in range(ledger_keys.SHARDS)]
+
+
+def charges_idm(sk: str) -> str:
+    return sk.removeprefix(ledger_keys.CARD)
 
 
 def checkin(event_id: str, idm: str) -> tuple[str, str]:

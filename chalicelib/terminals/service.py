@@ -1,5 +1,7 @@
 """Terminal use cases: the registry, request authentication, and the operations a
-store, charging or event terminal performs.
+store, charging or event terminal performs; and the reads of what they recorded that
+another context needs (the campaign job: the cards that charged in a month, a card's
+records).
 
 Every operation costs at most two DynamoDB round trips with warm caches: terminals,
 merchants and events are cached briefly in memory; the signature's nonce is spent in
@@ -161,6 +163,18 @@ class TerminalService:
 
     def merchants(self, issuer: str) -> list[Merchant]:
         return sorted(self.store.merchants(issuer), key=lambda m: (m.area, m.name))
+
+    # -- what other contexts read (the campaign job) -----------------------------------
+
+    def charging_cards(self, issuer: str, month: str) -> list[str]:
+        """IDms of the issuer's cards that charged in `month` (the CHARGES# partitions: a
+        query per shard)."""
+        return list(self.store.charging_cards(issuer, month))
+
+    def card_txns(self, idm: str) -> list[CardTxn]:
+        """Every e-money payment and charge recorded for the card, cancelled ones too (one
+        strongly consistent query of its TXN# items)."""
+        return self.store.card_txns(idm)
 
     def _terminal(self, terminal_id: str) -> Terminal | None:
         return self._cache.get(f"t:{terminal_id}", lambda: self.store.get_terminal(terminal_id))

@@ -193,7 +193,7 @@ def _txn_from_item(item: TxnItem) -> CardTxn:
         kind=TxnKind(item.kind),
         issuer=item.issuer,
         idm=item.pk.removeprefix("CARD#"),
-        card_seq=int(item.sk.removeprefix(keys.TXN)),
+        card_seq=keys.txn_seq(item.sk),
         amount=item.amount,
         at=item.at,
         month=item.month,
@@ -368,6 +368,20 @@ class TerminalStore:
                     return self.cancel_txn(found[0], request_id, claims, give_back=give_back,
                                            unless_settled=unless_settled)
             raise TxnChanged() from exc
+
+    # -- what the campaign job reads (through TerminalService) -------------------------
+
+    def charging_cards(self, issuer: str, month: str) -> Iterator[str]:
+        """IDms of the issuer's cards that charged in `month`: a query per shard."""
+        for pk in keys.charges_shards(issuer, month):
+            for item in ChargeMonthItem.query(pk):
+                yield keys.charges_idm(item.sk)
+
+    def card_txns(self, idm: str) -> list[CardTxn]:
+        """Every e-money payment and charge recorded for the card, cancelled ones too:
+        one strongly consistent query of its TXN# items."""
+        query = TxnItem.query(keys.txn_partition(idm), TableItem.sk.startswith(keys.TXN), consistent_read=True)
+        return [_txn_from_item(item) for item in query]
 
     def settled_weighted(self, txn: CardTxn) -> int | None:
         """The settled month's `weighted` sum of the payment as it stands, or None if open."""

@@ -93,7 +93,7 @@ class World:
 
     def run(self, day: date, issuer: str = "niimi", **kwargs):
         self.clock.set(day)
-        return run_campaigns(self.ledger, issuer, on=day, **kwargs)
+        return run_campaigns(self.ledger, self.terminals, issuer, on=day, **kwargs)
 
     def campaign_grants(self, idm: str) -> list:
         return [e for e in self.ledger.history(idm, limit=100).entries if e.result.get("source") == "campaign"]
@@ -209,7 +209,7 @@ def test_a_returned_card_is_reported_and_the_others_granted(world, ledger):
 def test_a_run_cannot_be_ahead_of_the_issuers_today(world, clock):
     clock.set(date(2022, 11, 17))
     with pytest.raises(ValueError):
-        run_campaigns(world.ledger, "niimi", on=date(2022, 11, 18))
+        run_campaigns(world.ledger, world.terminals, "niimi", on=date(2022, 11, 18))
 
 
 # -- exactly once -----------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_two_runs_at_once_grant_each_card_once(world, ledger, clock):
     def run() -> None:
         try:
             barrier.wait()
-            run_campaigns(ledger, "niimi", on=SETTLES)
+            run_campaigns(ledger, world.terminals, "niimi", on=SETTLES)
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -319,7 +319,7 @@ def test_the_job_reads_only_the_cards_that_charged_in_the_month_due(world, ledge
     events = ledger.store.connection.client.meta.events
     events.register("provide-client-params.dynamodb", hook, unique_id="test-campaign-count")
     try:
-        report = run_campaigns(ledger, "niimi", on=date(2022, 11, 18), since=date(2022, 11, 18))
+        report = run_campaigns(ledger, world.terminals, "niimi", on=date(2022, 11, 18), since=date(2022, 11, 18))
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-campaign-count")
 
@@ -328,14 +328,14 @@ def test_the_job_reads_only_the_cards_that_charged_in_the_month_due(world, ledge
     assert "Scan" not in ops
     card_reads = [p["ExpressionAttributeValues"][":0"]["S"] for op, p in calls
                   if op == "Query" and p["ExpressionAttributeValues"][":0"]["S"].startswith(keys.CARD)]
-    assert sorted(card_reads) == sorted(keys.card_partition(i) for i in reaching)  # one query each
+    assert sorted(card_reads) == sorted(terminal_keys.txn_partition(i) for i in reaching)  # one query each
     assert ops.count("Query") == 1 + SHARDS + len(reaching)  # the campaigns, October's shards, the cards
     assert ops.count("TransactWriteItems") == len(reaching)
     assert ops.count("BatchGetItem") == 1 + len(reaching)  # enrolments and marks, then each grant's read
     assert len(calls) <= 3 * len(reaching) + SHARDS + 4
     read = {k["pk"]["S"] for op, p in calls if op == "BatchGetItem" for t in p["RequestItems"].values()
             for k in t["Keys"]}
-    assert not read & {keys.card_partition(i) for i in idle}
+    assert not read & {terminal_keys.txn_partition(i) for i in idle}
 
 
 # -- setting up ------------------------------------------------------------------------------

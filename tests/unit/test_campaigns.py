@@ -132,13 +132,13 @@ def test_a_campaign_states_every_problem():
     assert len(bad.problems()) == 7
 
 
-def test_keys_read_the_partitions_the_terminals_write():
+def test_the_terminals_keys_read_the_partitions_they_write_for_the_campaigns():
     idm = "0a00000000000001"
     month_key, card_key = terminal_keys.charges("niimi", "2022-10", idm)
     assert month_key in terminal_keys.charges_shards("niimi", "2022-10")
-    assert keys.charging_idm(card_key) == idm
-    assert keys.card_partition(idm) == terminal_keys.txn(idm, 7)[0]
-    assert keys.txn_seq(terminal_keys.txn(idm, 7)[1]) == 7
+    assert terminal_keys.charges_idm(card_key) == idm
+    assert terminal_keys.txn_partition(idm) == terminal_keys.txn(idm, 7)[0]
+    assert terminal_keys.txn_seq(terminal_keys.txn(idm, 7)[1]) == 7
 
 
 def test_a_grant_mark_sits_beside_its_enrolment():

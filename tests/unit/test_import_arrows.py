@@ -19,7 +19,6 @@ CONTEXTS = {p.name for p in LIB.iterdir() if p.is_dir() and any(p.glob("*.py"))}
 
 # (importing module, imported module) pairs still to be removed.
 KNOWN: set[tuple[str, str]] = {
-    ("chalicelib.campaigns.store", "chalicelib.terminals.store"),
     ("chalicelib.jobs.rebate", "chalicelib.reconciliation.store"),
     ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
     ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
