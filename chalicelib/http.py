@@ -25,6 +25,7 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.WrongIssuer: 403,
     ledger_errors.NotYourSpend: 403,
     ledger_errors.CardNotFound: 404,
+    ledger_errors.UnknownIssuer: 404,
     ledger_errors.SpendNotFound: 404,
     ledger_errors.InsufficientPoints: 409,
     ledger_errors.CardClosed: 409,
@@ -65,9 +66,6 @@ STATUS: dict[type[Exception], int] = {
     report_errors.UnknownReport: 404,
     report_errors.NotWrittenYet: 404,
 }
-# Errors whose class lives beside heavier code (ledger.service imports the store): mapped by
-# code, so that importing this module stays light for a cold start.
-STATUS_BY_CODE: dict[str, int] = {"unknown_issuer": 404}
 
 
 def error_response(exc: ChiikiError) -> Response:
@@ -77,7 +75,7 @@ def error_response(exc: ChiikiError) -> Response:
         if retry_after:
             headers["Retry-After"] = str(retry_after)
         return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=headers)
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), STATUS_BY_CODE.get(exc.code, 400))
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     body = {"code": exc.code, "message": str(exc)}
     if isinstance(exc, ledger_errors.InsufficientPoints):
         body["balance"] = exc.balance

@@ -42,6 +42,13 @@ class InsufficientPoints(LedgerError):
         self.requested = requested
 
 
+class UnknownIssuer(LedgerError):
+    code = "unknown_issuer"
+
+    def __init__(self, issuer_id: str) -> None:
+        super().__init__(f"no issuer {issuer_id!r}")
+
+
 class CardNotFound(LedgerError):
     code = "card_not_found"
 

@@ -137,7 +137,7 @@ def server_codes() -> set[str]:
     """Every error code the terminal API can answer with: the ledger's and terminals' error
     classes, and the codes the signature check names (operator-only errors, such as the
     campaigns', never reach a terminal)."""
-    import chalicelib.ledger.service  # noqa: F401 - defines error classes of its own
+    import chalicelib.ledger.errors  # noqa: F401 - registers the ledger's error classes
     import chalicelib.terminals.errors  # noqa: F401 - registers the terminal error classes
 
     codes, classes = set(), [ChiikiError]
