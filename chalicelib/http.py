@@ -10,6 +10,7 @@ from chalice import Response
 
 from . import observability
 from .campaigns import errors as campaign_errors
+from .errors import Busy, ChiikiError
 from .imports import errors as import_errors
 from .ledger import errors as ledger_errors
 from .mypage.errors import MyPageError
@@ -24,6 +25,7 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.WrongIssuer: 403,
     ledger_errors.NotYourSpend: 403,
     ledger_errors.CardNotFound: 404,
+    ledger_errors.UnknownIssuer: 404,
     ledger_errors.SpendNotFound: 404,
     ledger_errors.InsufficientPoints: 409,
     ledger_errors.CardClosed: 409,
@@ -31,7 +33,7 @@ STATUS: dict[type[Exception], int] = {
     ledger_errors.AlreadyCancelled: 409,
     ledger_errors.IdempotencyConflict: 409,
     ledger_errors.InitialAlreadyGranted: 409,
-    ledger_errors.LedgerBusy: 503,
+    Busy: 503,  # the ledger's LedgerBusy, and Contended from any transaction
     terminal_errors.SignatureRejected: 401,
     terminal_errors.InvalidBody: 400,
     terminal_errors.ModeNotAllowed: 403,
@@ -64,19 +66,16 @@ STATUS: dict[type[Exception], int] = {
     report_errors.UnknownReport: 404,
     report_errors.NotWrittenYet: 404,
 }
-# Errors whose class lives beside heavier code (ledger.service imports the store): mapped by
-# code, so that importing this module stays light for a cold start.
-STATUS_BY_CODE: dict[str, int] = {"unknown_issuer": 404}
 
 
-def error_response(exc: ledger_errors.LedgerError | MyPageError) -> Response:
+def error_response(exc: ChiikiError) -> Response:
     if isinstance(exc, MyPageError):
         headers = {"Cache-Control": "no-store"}
         retry_after = getattr(exc, "retry_after", None)  # a MyPage refusal saying when to try again
         if retry_after:
             headers["Retry-After"] = str(retry_after)
         return Response(body={"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=headers)
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), STATUS_BY_CODE.get(exc.code, 400))
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     body = {"code": exc.code, "message": str(exc)}
     if isinstance(exc, ledger_errors.InsufficientPoints):
         body["balance"] = exc.balance
@@ -95,7 +94,7 @@ def json_errors(view: Callable, *, japanese: bool = False) -> Callable:
             return input_refused(ParameterTooLong(), japanese=japanese)  # kwargs are the path's parameters
         try:
             return view(*args, **kwargs)
-        except (ledger_errors.LedgerError, MyPageError) as exc:
+        except ChiikiError as exc:  # any context's error (chalicelib/errors.py)
             if isinstance(exc, terminal_errors.SignatureRejected):
                 _signature_rejected(exc)
             if isinstance(exc, terminal_errors.RecordRefused):

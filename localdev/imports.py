@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     import boto3
 
     from chalicelib import imports, services
-    from chalicelib.ledger.errors import LedgerError
+    from chalicelib.errors import ChiikiError
 
     bucket = services.settings().imports_bucket
     try:
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
                           "s3": {"bucket": {"name": bucket}, "object": {"key": args.key}}}]}
     try:
         [report] = imports.handle_s3_event(services.importer(), event)
-    except LedgerError as exc:
+    except ChiikiError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return 1
     if report is None:

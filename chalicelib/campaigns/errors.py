@@ -1,14 +1,14 @@
 """Campaign errors: one root, one subclass per rule, each with a stable code.
 
-The root is a LedgerError so the one HTTP error mapping (chalicelib/http.py) serves the
-admin API to come."""
+The root derives from the shared ChiikiError so the one HTTP error mapping
+(chalicelib/http.py) serves the admin API to come."""
 
 from __future__ import annotations
 
-from ..ledger.errors import LedgerError
+from ..errors import ChiikiError
 
 
-class CampaignError(LedgerError):
+class CampaignError(ChiikiError):
     code = "campaign_error"
 
 

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from ..errors import ChiikiError
 from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, Issuer, Source
-from ..ledger.errors import CardClosed, IdempotencyConflict, LedgerError, WrongIssuer
+from ..ledger.errors import CardClosed, IdempotencyConflict, WrongIssuer
 from ..ledger.service import Ledger
 from ..observability import logger
 from ..table import Claim
@@ -228,7 +229,7 @@ class _Run:
         except (AlreadyGranted, IdempotencyConflict):
             # Another run granted the card meanwhile (from its charges as they stood then).
             return
-        except LedgerError as exc:
+        except ChiikiError as exc:  # the ledger's refusal, or a claim's (a campaign error)
             report.refused.append((idm, exc.code))
             return
         report.granted += 1

@@ -1,12 +1,13 @@
 """Import errors: one root, one subclass per rule. A refused *file* raises; a refused
-*row* is not an exception but a line of the result file (see domain.Row)."""
+*row* is not an exception but a line of the result file (see domain.Row). The root
+derives from the shared ChiikiError."""
 
 from __future__ import annotations
 
-from ..ledger.errors import LedgerError
+from ..errors import ChiikiError
 
 
-class ImportsError(LedgerError):
+class ImportsError(ChiikiError):
     code = "import_error"
 
 

@@ -49,9 +49,10 @@ from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from ..errors import Busy, ChiikiError
 from ..jobs import admin_grants
 from ..ledger.domain import Actor, Issuer, Source, expiry_date
-from ..ledger.errors import CardAlreadyExists, LedgerBusy, LedgerError
+from ..ledger.errors import CardAlreadyExists
 from ..ledger.service import Ledger, UnknownIssuer
 from ..observability import logger
 from ..reconciliation.domain import SettlementLine
@@ -311,9 +312,9 @@ class Importer:
             return _rejected(row.problem)
         try:
             return apply(row.record, ctx)
-        except LedgerBusy:
+        except Busy:
             raise  # not the row's fault: the invocation fails and is retried from the checkpoint
-        except LedgerError as exc:
+        except ChiikiError as exc:  # any context's refusal: the ledger's, the terminals', the campaigns'
             return _rejected(str(exc))
 
     def _progress(self, log: dict, index: int, total: int, started_index: int, started: float, *,

@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..errors import Busy
 from ..job_progress import JobInterrupted
 from ..ledger.domain import Actor, Source
-from ..ledger.errors import LedgerBusy, LedgerError
+from ..ledger.errors import LedgerError
 from ..ledger.service import Ledger
 
 
@@ -64,7 +65,7 @@ def grant_once(
     actor: Actor,
 ) -> Grant:
     """Grant `points` to the card with `card_number`, once per (list, card), whoever asks
-    and by whichever path. Raises LedgerBusy (not the row's fault: try again)."""
+    and by whichever path. Raises Busy (not the row's fault: try again)."""
     if not reason.strip():
         raise ValueError("an admin grant needs a reason")
     idm = ledger.idm_for_number(card_number)
@@ -83,7 +84,7 @@ def grant_once(
     try:
         result = ledger.grant(idm, points, request_id=rid, actor=actor, source=Source.ADMIN, reason=reason,
                               issuer_id=issuer_id)
-    except LedgerBusy:
+    except Busy:
         raise
     except LedgerError as exc:
         return Grant(Outcome.REFUSED, reason=str(exc))
@@ -110,7 +111,7 @@ def grant_list(
             raise JobInterrupted(f"stopped after {fail_after} rows")
         try:
             grant = grant_once(ledger, issuer_id, list_id, row.card_number, row.points, reason=reason, actor=actor)
-        except LedgerBusy as exc:  # this row only: the list is sent again to finish it
+        except Busy as exc:  # this row only: the list is sent again to finish it
             grant = Grant(Outcome.REFUSED, reason=str(exc))
         if grant.outcome is Outcome.GRANTED:
             report.granted += 1

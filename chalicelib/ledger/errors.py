@@ -1,11 +1,24 @@
 """Ledger errors: one root, one subclass per rule. Each carries a stable code.
 
-The root `LedgerError`, `LedgerBusy` and `Contended` are defined in chalicelib/errors.py
-(table.py raises `Contended` and imports no context) and re-exported here."""
+The root `LedgerError` derives from the shared `ChiikiError` (chalicelib/errors.py).
+`Contended` is defined there (table.py raises it and imports no context) and re-exported
+here. Other contexts raise some of these where the rule is the ledger's: a card of
+another issuer (`WrongIssuer`), a closed card (`CardClosed`), an amount that is not a
+positive integer (`InvalidAmount`), a malformed request (`InvalidRequest`)."""
 
 from __future__ import annotations
 
-from ..errors import Contended, LedgerBusy, LedgerError  # noqa: F401  (re-exported)
+from ..errors import Busy, ChiikiError, Contended  # noqa: F401  (Contended re-exported)
+
+
+class LedgerError(ChiikiError):
+    code = "ledger_error"
+
+
+class LedgerBusy(LedgerError, Busy):
+    """The card was being changed by other requests on every try: nothing was done."""
+
+    code = "busy"
 
 
 class InvalidAmount(LedgerError):
@@ -27,6 +40,13 @@ class InsufficientPoints(LedgerError):
         super().__init__(f"balance {balance} is less than {requested}")
         self.balance = balance
         self.requested = requested
+
+
+class UnknownIssuer(LedgerError):
+    code = "unknown_issuer"
+
+    def __init__(self, issuer_id: str) -> None:
+        super().__init__(f"no issuer {issuer_id!r}")
 
 
 class CardNotFound(LedgerError):

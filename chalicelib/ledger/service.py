@@ -39,10 +39,10 @@ from .errors import (
     InitialAlreadyGranted,
     InvalidRequest,
     LedgerBusy,
-    LedgerError,
     NothingToTakeBack,
     NotYourSpend,
     SpendNotFound,
+    UnknownIssuer,  # re-exported: callers import it from here too
     WrongIssuer,
 )
 from .store import (
@@ -66,13 +66,6 @@ ISSUER_CACHE_SECONDS = 300.0
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class UnknownIssuer(LedgerError):
-    code = "unknown_issuer"
-
-    def __init__(self, issuer_id: str) -> None:
-        super().__init__(f"no issuer {issuer_id!r}")
 
 
 @dataclass(frozen=True)

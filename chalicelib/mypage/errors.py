@@ -1,10 +1,13 @@
 """MyPage errors: one root, one subclass per rule. Each has a stable code, an HTTP
-status and a message in Japanese that the PWA shows as it is."""
+status and a message in Japanese that the PWA shows as it is. The root derives from the
+shared ChiikiError; chalicelib/http.py answers these with their own status and headers."""
 
 from __future__ import annotations
 
+from ..errors import ChiikiError
 
-class MyPageError(Exception):
+
+class MyPageError(ChiikiError):
     code = "mypage_error"
     status = 400
     message = "処理できませんでした。"

@@ -1,13 +1,13 @@
 """Admin API errors: one root, one subclass per rule, each with a stable code and a
-message in plain English for the operator. The root is a LedgerError so the one HTTP
-error mapping (chalicelib/http.py) serves them."""
+message in plain English for the operator. The root derives from the shared ChiikiError
+so the one HTTP error mapping (chalicelib/http.py) serves them."""
 
 from __future__ import annotations
 
-from ..ledger.errors import LedgerError
+from ..errors import ChiikiError
 
 
-class OperatorError(LedgerError):
+class OperatorError(ChiikiError):
     code = "operator_error"
 
 

@@ -1,13 +1,13 @@
 """Report download errors: one root, one subclass per rule, each with a stable code and
-a message in plain words for the operator. The root is a LedgerError so the one HTTP
-error mapping (chalicelib/http.py) serves them."""
+a message in plain words for the operator. The root derives from the shared ChiikiError
+so the one HTTP error mapping (chalicelib/http.py) serves them."""
 
 from __future__ import annotations
 
-from ..ledger.errors import LedgerError
+from ..errors import ChiikiError
 
 
-class ReportsError(LedgerError):
+class ReportsError(ChiikiError):
     code = "reports_error"
 
 

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from ..ledger.errors import LedgerError
 from ..ledger.keys import shard as card_shard
 from ..table import Table, TableItem, Write
 from . import keys
 from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies, tallies
+from .errors import ReportsError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,7 +80,7 @@ def _bucket_key(issuer_id: str, bucket: Bucket, shard_no: int) -> tuple[str, str
     return pk, keys.TOTALS
 
 
-class AggregateRefused(LedgerError):
+class AggregateRefused(ReportsError):
     """Never raised in practice: an aggregate update carries no condition."""
 
     code = "aggregate_refused"

@@ -1,11 +1,13 @@
-"""Terminal API errors: one root, one subclass per rule, each with a stable code."""
+"""Terminal API errors: one root, one subclass per rule, each with a stable code. The
+root derives from the shared ChiikiError; the ledger's rules a terminal meets (a card of
+another issuer, a closed card, a bad amount or request) raise the ledger's errors."""
 
 from __future__ import annotations
 
-from ..ledger.errors import LedgerError
+from ..errors import ChiikiError
 
 
-class TerminalError(LedgerError):
+class TerminalError(ChiikiError):
     code = "terminal_error"
 
 

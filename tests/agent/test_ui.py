@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.ledger.errors import LedgerError
+from chalicelib.errors import ChiikiError
 from chalicelib.terminals import signatures
 from terminal_agent.__main__ import main
 from terminal_agent.card import CardRead
@@ -137,14 +137,16 @@ def server_codes() -> set[str]:
     """Every error code the terminal API can answer with: the ledger's and terminals' error
     classes, and the codes the signature check names (operator-only errors, such as the
     campaigns', never reach a terminal)."""
-    import chalicelib.ledger.service  # noqa: F401 - defines error classes of its own
+    import chalicelib.ledger.errors  # noqa: F401 - registers the ledger's error classes
     import chalicelib.terminals.errors  # noqa: F401 - registers the terminal error classes
 
-    codes, classes = set(), [LedgerError]
+    codes, classes = set(), [ChiikiError]
     while classes:
         cls = classes.pop()
-        # not test stand-ins (chalicelib.errors: the shared root and "busy")
-        if cls.__module__.startswith(("chalicelib.errors", "chalicelib.ledger.", "chalicelib.terminals.")):
+        # not test stand-ins, nor other contexts' errors (chalicelib.errors: "busy"; the
+        # shared root itself is never raised)
+        if cls is not ChiikiError and cls.__module__.startswith(
+                ("chalicelib.errors", "chalicelib.ledger.", "chalicelib.terminals.")):
             codes.add(cls.code)
         classes += cls.__subclasses__()
     source = Path(signatures.__file__).read_text(encoding="utf-8")
