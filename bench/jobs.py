@@ -41,6 +41,7 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 
 from moto import mock_aws  # noqa: E402
 
+from chalicelib import observability  # noqa: E402
 from chalicelib.job_progress import JobState  # noqa: E402
 from chalicelib.jobs.expiry import run_expiry  # noqa: E402
 from chalicelib.jobs.rebate import JOB as REBATE_JOB  # noqa: E402
@@ -55,6 +56,9 @@ from chalicelib.table import Table  # noqa: E402
 from chalicelib.terminals import keys as terminal_keys  # noqa: E402
 from chalicelib.terminals.store import AccrualItem, TerminalStore  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
+
+# The jobs log a line per run through the app's logger; here they would interleave with the figures.
+observability.logger().setLevel("WARNING")
 
 REGION = "ap-northeast-1"
 TABLE = "bench-jobs"
