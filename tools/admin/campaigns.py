@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_fields, show_rows
 from tools.admin.transport import Api
 
@@ -29,8 +29,7 @@ def campaign_enrol(api: Api, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands) -> None:
-    campaign = commands.add_parser("campaign", help="charge-reward campaigns").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    campaign = group(commands, "campaign", "charge-reward campaigns")
     sub = command(campaign, "add", campaign_add, "create a campaign")
     sub.add_argument("campaign_id")
     sub.add_argument("--name", required=True)

@@ -7,7 +7,7 @@ import argparse
 import uuid
 from typing import Any
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_card, show_fields
 from tools.admin.transport import Api
 
@@ -47,8 +47,7 @@ def changing(sub: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands) -> None:
-    card = commands.add_parser("card", help="look up, return, reissue or void a card").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    card = group(commands, "card", "look up, return, reissue or void a card")
     command(card, "show", card_show, "status, balance, lots and recent history").add_argument("card_number")
     sub = command(card, "return", card_return, "返却: void all points, close the card, unlink it from MyPage")
     sub.add_argument("card_number")

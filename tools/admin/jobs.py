@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_fields
 from tools.admin.transport import Api
 
@@ -17,7 +17,6 @@ def job_run(api: Api, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands) -> None:
-    job = commands.add_parser("job", help="scheduled jobs").add_subparsers(dest="action", required=True,
-                                                                            metavar="ACTION")
+    job = group(commands, "job", "scheduled jobs")
     command(job, "run", job_run, "run a job now for the issuer").add_argument(
         "name", choices=["expiry", "rebates", "campaigns", "dormancy", "reminders"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_fields, show_rows
 from tools.admin.transport import Api, Failed
 
@@ -57,8 +57,7 @@ def rate_add(api: Api, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands) -> None:
-    merchant = commands.add_parser("merchant", help="member stores").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    merchant = group(commands, "merchant", "member stores")
     sub = command(merchant, "add", merchant_add, "register or update a merchant")
     sub.add_argument("merchant_id")
     sub.add_argument("--name", required=True)
@@ -67,8 +66,7 @@ def add_commands(commands) -> None:
     sub.add_argument("--rebate-bps", type=int, help="the merchant's own rebate rate, basis points (100 = 1%%)")
     command(merchant, "list", merchant_list, "the issuer's merchants")
 
-    terminal = commands.add_parser("terminal", help="store, charging and event terminals").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    terminal = group(commands, "terminal", "store, charging and event terminals")
     sub = command(terminal, "add", terminal_add, "register a terminal with its public key")
     sub.add_argument("terminal_id")
     sub.add_argument("--mode", required=True, choices=["store", "charger", "event"])
@@ -80,8 +78,7 @@ def add_commands(commands) -> None:
     command(terminal, "enable", terminal_status("enable"), "accept the terminal's key again").add_argument(
         "terminal_id")
 
-    event = commands.add_parser("event", help="events that grant points on check-in").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    event = group(commands, "event", "events that grant points on check-in")
     sub = command(event, "add", event_add, "register or update an event")
     sub.add_argument("event_id")
     sub.add_argument("--name", required=True)
@@ -90,8 +87,7 @@ def add_commands(commands) -> None:
     sub.add_argument("--closes", required=True)
     sub.add_argument("--validity-months", type=int)
 
-    rate = commands.add_parser("rate", help="campaign periods' e-money rebate rates").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    rate = group(commands, "rate", "campaign periods' e-money rebate rates")
     sub = command(rate, "add", rate_add, "register a rebate rate for a period")
     sub.add_argument("rate_id")
     sub.add_argument("--bps", required=True, type=int, help="basis points (100 = 1%%)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_rows
 from tools.admin.transport import CSV, Api, Failed
 
@@ -48,8 +48,7 @@ def report_get(api: Api, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands) -> None:
-    report = commands.add_parser("report", help="the monthly reports (CSV)").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    report = group(commands, "report", "the monthly reports (CSV)")
     command(report, "list", report_list, "a month's report files").add_argument("month", help="YYYY-MM")
     sub = command(report, "get", report_get, "download a month's reports, byte for byte (UTF-8 with BOM)")
     sub.add_argument("month", help="YYYY-MM")

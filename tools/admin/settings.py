@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tools.admin.parsing import command
+from tools.admin.parsing import command, group
 from tools.admin.render import show_fields
 from tools.admin.transport import Api, Failed
 
@@ -36,8 +36,7 @@ def settings_set(api: Api, args: argparse.Namespace) -> Any:
 
 
 def add_commands(commands) -> None:
-    settings = commands.add_parser("settings", help="the issuer's settings").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    settings = group(commands, "settings", "the issuer's settings")
     command(settings, "show", settings_show, "the points' name, rates, validity, time zone and closure days")
     sub = command(settings, "set", settings_set,
                   "change the points' name, the default rebate rate, the daily e-money limits or closure days")
