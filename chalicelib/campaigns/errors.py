@@ -22,6 +22,7 @@ class InvalidCampaign(CampaignError):
 
 class CampaignExists(CampaignError):
     code = "campaign_exists"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("a campaign with this id already exists")
@@ -29,6 +30,7 @@ class CampaignExists(CampaignError):
 
 class UnknownCampaign(CampaignError):
     code = "unknown_campaign"
+    http_status = 404
 
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"no campaign {campaign_id!r}")
@@ -36,6 +38,7 @@ class UnknownCampaign(CampaignError):
 
 class EnrolmentClosed(CampaignError):
     code = "enrolment_closed"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("the campaign ends before that enrolment date")
@@ -46,6 +49,7 @@ class AlreadyEnrolled(CampaignError):
     one card per application, not changeable)."""
 
     code = "already_enrolled"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("the card is already enrolled in this campaign on another date")
@@ -53,6 +57,7 @@ class AlreadyEnrolled(CampaignError):
 
 class AlreadyGranted(CampaignError):
     code = "campaign_already_granted"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("this card has already received this campaign's grant")
@@ -60,3 +65,4 @@ class AlreadyGranted(CampaignError):
 
 class CannotExtend(CampaignError):
     code = "cannot_extend"
+    http_status = 409

@@ -20,10 +20,12 @@ class FileRefused(ImportsError):
 
 class UnknownKind(FileRefused):
     code = "unknown_import_kind"
+    http_status = 404
 
 
 class TooLargeForApi(FileRefused):
     code = "import_too_large"
+    http_status = 413
 
     def __init__(self, rows: int, limit: int) -> None:
         super().__init__(
@@ -37,3 +39,4 @@ class RunSuperseded(ImportsError):
     this one stops, the other goes on. Nothing is lost: every row is exactly once."""
 
     code = "import_superseded"
+    http_status = 409

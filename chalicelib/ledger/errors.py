@@ -19,6 +19,7 @@ class LedgerBusy(LedgerError, Busy):
     """The card was being changed by other requests on every try: nothing was done."""
 
     code = "busy"
+    http_status = 503
 
 
 class InvalidAmount(LedgerError):
@@ -35,15 +36,20 @@ class InvalidRequest(LedgerError):
 
 class InsufficientPoints(LedgerError):
     code = "insufficient_points"
+    http_status = 409
 
     def __init__(self, *, balance: int, requested: int) -> None:
         super().__init__(f"balance {balance} is less than {requested}")
         self.balance = balance
         self.requested = requested
 
+    def body(self) -> dict:
+        return {**super().body(), "balance": self.balance}
+
 
 class UnknownIssuer(LedgerError):
     code = "unknown_issuer"
+    http_status = 404
 
     def __init__(self, issuer_id: str) -> None:
         super().__init__(f"no issuer {issuer_id!r}")
@@ -51,6 +57,7 @@ class UnknownIssuer(LedgerError):
 
 class CardNotFound(LedgerError):
     code = "card_not_found"
+    http_status = 404
 
     def __init__(self) -> None:
         super().__init__("no such card")
@@ -58,6 +65,7 @@ class CardNotFound(LedgerError):
 
 class CardAlreadyExists(LedgerError):
     code = "card_exists"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("a card with this IDm or card number already exists")
@@ -65,6 +73,7 @@ class CardAlreadyExists(LedgerError):
 
 class CardClosed(LedgerError):
     code = "card_closed"
+    http_status = 409
 
     def __init__(self, status: str) -> None:
         super().__init__(f"the card is {status}")
@@ -73,6 +82,7 @@ class CardClosed(LedgerError):
 
 class WrongIssuer(LedgerError):
     code = "wrong_issuer"
+    http_status = 403
 
     def __init__(self) -> None:
         super().__init__("the card belongs to another issuer")
@@ -80,6 +90,7 @@ class WrongIssuer(LedgerError):
 
 class IdempotencyConflict(LedgerError):
     code = "request_id_reused"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("this request id was already used for a different request")
@@ -87,6 +98,7 @@ class IdempotencyConflict(LedgerError):
 
 class SpendNotFound(LedgerError):
     code = "spend_not_found"
+    http_status = 404
 
     def __init__(self) -> None:
         super().__init__("no point payment with that request id on this card")
@@ -94,6 +106,7 @@ class SpendNotFound(LedgerError):
 
 class NotYourSpend(LedgerError):
     code = "not_your_spend"
+    http_status = 403
 
     def __init__(self) -> None:
         super().__init__("only the merchant that took a point payment may cancel it")
@@ -101,6 +114,7 @@ class NotYourSpend(LedgerError):
 
 class AlreadyCancelled(LedgerError):
     code = "already_cancelled"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("this point payment has already been cancelled")
@@ -108,6 +122,7 @@ class AlreadyCancelled(LedgerError):
 
 class InitialAlreadyGranted(LedgerError):
     code = "initial_already_granted"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("the card already had its initial grant")

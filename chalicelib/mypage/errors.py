@@ -1,6 +1,6 @@
 """MyPage errors: one root, one subclass per rule. Each has a stable code, an HTTP
 status and a message in Japanese that the PWA shows as it is. The root derives from the
-shared ChiikiError; chalicelib/http.py answers these with their own status and headers."""
+shared ChiikiError; its answers are never cached (`headers`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from ..errors import ChiikiError
 
 class MyPageError(ChiikiError):
     code = "mypage_error"
-    status = 400
     message = "処理できませんでした。"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
+
+    def headers(self) -> dict[str, str]:
+        """A resident's answer is never cached; a refusal saying when to try again says it
+        in Retry-After."""
+        retry_after = getattr(self, "retry_after", None)
+        return {"Cache-Control": "no-store", **({"Retry-After": str(retry_after)} if retry_after else {})}
 
 
 class InvalidInput(MyPageError):
@@ -37,7 +42,7 @@ class TooManyAttempts(MyPageError):
     address is registered. `retry_after` (seconds) becomes the Retry-After header."""
 
     code = "too_many_attempts"
-    status = 429
+    http_status = 429
     message = "試行回数が上限に達しました。しばらくしてからもう一度お試しください。"
 
     def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
@@ -52,7 +57,7 @@ class SignupExpired(MyPageError):
 
 class EmailTaken(MyPageError):
     code = "email_taken"
-    status = 409
+    http_status = 409
     message = "このメールアドレスは登録済みです。ログインしてください。"
 
 
@@ -63,7 +68,7 @@ class CardMismatch(MyPageError):
 
 class LinkLocked(MyPageError):
     code = "link_locked"
-    status = 429
+    http_status = 429
     message = "このカードの登録の失敗が続いたため、本日は登録できません。明日もう一度お試しください。"
 
     def __init__(self, retry_after: int | None = None) -> None:
@@ -73,7 +78,7 @@ class LinkLocked(MyPageError):
 
 class CardAlreadyLinked(MyPageError):
     code = "card_already_linked"
-    status = 409
+    http_status = 409
     message = "このカードはすでに登録されています。"
 
 
@@ -95,23 +100,23 @@ class InvalidEmail(InvalidInput):
 
 class LoginFailed(MyPageError):
     code = "login_failed"
-    status = 401
+    http_status = 401
     message = "メールアドレスまたはパスワードが正しくありません。"
 
 
 class NotLoggedIn(MyPageError):
     code = "not_logged_in"
-    status = 401
+    http_status = 401
     message = "ログインしてください。"
 
 
 class CsrfFailed(MyPageError):
     code = "csrf_failed"
-    status = 403
+    http_status = 403
     message = "画面の有効期限が切れました。再読み込みしてからもう一度お試しください。"
 
 
 class CardNotLinked(MyPageError):
     code = "card_not_found"
-    status = 404
+    http_status = 404
     message = "カードが見つかりません。"

@@ -16,6 +16,7 @@ class NoOperatorIdentity(OperatorError):
     authorizer, or API Gateway was bypassed. Refused rather than recorded anonymously."""
 
     code = "no_operator_identity"
+    http_status = 403
 
     def __init__(self) -> None:
         super().__init__("this request carries no IAM identity; the admin API must be called with SigV4 through IAM")
@@ -30,6 +31,7 @@ class OtherIssuersRecord(OperatorError):
     change another issuer's."""
 
     code = "wrong_issuer"
+    http_status = 403
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} belongs to another issuer")
@@ -37,10 +39,12 @@ class OtherIssuersRecord(OperatorError):
 
 class UnknownRecord(OperatorError):
     code = "not_found"
+    http_status = 404
 
 
 class TerminalExists(OperatorError):
     code = "terminal_exists"
+    http_status = 409
 
     def __init__(self, terminal_id: str) -> None:
         super().__init__(f"terminal {terminal_id} is already registered; send replace_key to rotate its key")
@@ -48,6 +52,7 @@ class TerminalExists(OperatorError):
 
 class ReplacementMismatch(OperatorError):
     code = "replacement_mismatch"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("the replacement card number and IDm belong to different cards")
@@ -55,6 +60,7 @@ class ReplacementMismatch(OperatorError):
 
 class UnknownJob(OperatorError):
     code = "unknown_job"
+    http_status = 404
 
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"no job {name!r}; the jobs are {', '.join(known)}")

@@ -20,6 +20,7 @@ class InvalidMonth(ReportsError):
 
 class UnknownReport(ReportsError):
     code = "unknown_report"
+    http_status = 404
 
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"no report {name!r}; the reports are {', '.join(known)}")
@@ -30,6 +31,7 @@ class NotWrittenYet(ReportsError):
     not reached the month yet, or it failed. Say how they get written."""
 
     code = "reports_not_written"
+    http_status = 404
 
     def __init__(self, issuer_id: str, month: str, name: str | None = None) -> None:
         what = f"the {name} report" if name else "reports"

@@ -4,6 +4,7 @@ another issuer, a closed card, a bad amount or request) raise the ledger's error
 
 from __future__ import annotations
 
+from .. import observability
 from ..errors import ChiikiError
 
 
@@ -16,12 +17,20 @@ class SignatureRejected(TerminalError):
     the request claimed to come from (unverified), for the operators' log."""
 
     code = "bad_signature"
+    http_status = 401
 
     def __init__(self, reason: str, code: str | None = None, key_id: str | None = None) -> None:
         super().__init__(reason)
         if code:
             self.code = code
         self.key_id = key_id
+
+    def observe(self) -> None:
+        """The alarm counts these (a spike means replays, a device with a wrong clock or
+        someone forging a terminal). `terminal` is the id the request claimed, so an
+        operator can find the device."""
+        observability.count(observability.SIGNATURE_REJECTED)
+        observability.logger().info("signature rejected", extra={"code": self.code, "terminal": self.key_id})
 
 
 class NonceReused(SignatureRejected):
@@ -37,6 +46,7 @@ class InvalidBody(TerminalError):
 
 class ModeNotAllowed(TerminalError):
     code = "operation_not_allowed"
+    http_status = 403
 
     def __init__(self, mode: str, operation: str) -> None:
         super().__init__(f"a {mode} terminal cannot do {operation}")
@@ -44,14 +54,17 @@ class ModeNotAllowed(TerminalError):
 
 class UnknownRecord(TerminalError):
     code = "not_found"
+    http_status = 404
 
 
 class RecordConflict(TerminalError):
     code = "record_conflict"
+    http_status = 409
 
 
 class EventClosed(TerminalError):
     code = "event_closed"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("the event is not open for check-in now")
@@ -59,6 +72,7 @@ class EventClosed(TerminalError):
 
 class AlreadyCheckedIn(TerminalError):
     code = "already_checked_in"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("this card has already checked in to this event")
@@ -66,6 +80,7 @@ class AlreadyCheckedIn(TerminalError):
 
 class AlreadyCancelled(TerminalError):
     code = "already_cancelled"
+    http_status = 409
 
     def __init__(self) -> None:
         super().__init__("this payment has already been cancelled")
@@ -77,12 +92,20 @@ class RecordRefused(TerminalError):
     `reason` as its dimension, for the records-refused alarm."""
 
     code = "record_refused"
+    http_status = 409
     reason = "refused"
     terminal: str | None = None  # the refused terminal, for the operators' log
+
+    def observe(self) -> None:
+        """A spike means a terminal key claiming payments that no card made, or limits set
+        too low for a busy store."""
+        observability.count(observability.EMONEY_RECORD_REFUSED, reason=self.reason)
+        observability.logger().info("e-money record refused", extra={"code": self.code, "terminal": self.terminal})
 
 
 class AmountOverLimit(RecordRefused):
     code = "amount_over_limit"
+    http_status = 400
     reason = "amount"
 
     def __init__(self, limit: int) -> None:
