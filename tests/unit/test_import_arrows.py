@@ -18,12 +18,7 @@ LIB = ROOT / "chalicelib"
 CONTEXTS = {p.name for p in LIB.iterdir() if p.is_dir() and any(p.glob("*.py"))}
 
 # (importing module, imported module) pairs still to be removed.
-KNOWN: set[tuple[str, str]] = {
-    ("chalicelib.jobs.rebate", "chalicelib.reconciliation.store"),
-    ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
-    ("chalicelib.reconciliation.service", "chalicelib.terminals.store"),
-    ("chalicelib.terminals.store", "chalicelib.reconciliation.store"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _module(path: Path, root: Path = ROOT) -> str:
