@@ -11,10 +11,11 @@ Per card, the month's accrual is settled once. The grant, the accrual marked set
 (under the sums as read) and the card's rebate account (under its revision) are one
 transaction, so a payment or cancel recorded meanwhile, or a second run, makes it
 re-read, and nothing is granted twice. A payment or cancel recorded after its month is
-settled moves the account instead: the difference is carried into the next rebate,
-never below zero (`rebate_to_grant`, chalicelib/rebates/domain.py). A cancel first takes what it can back at once from
-that month's rebate lot (chalicelib/terminals/service.py), lowering the account's
-`granted` by as much, so only the rest is carried. A late payment also lists its card in
+settled moves the account instead (chalicelib/rebates/service.py): the difference is
+carried into the next rebate, never below zero (`rebate_to_grant`, rebates/domain.py).
+A cancel first takes what it can back at once from that month's rebate lot
+(chalicelib/terminals/service.py), lowering the account's `granted` by as much, so only
+the rest is carried. A late payment also lists its card in
 the month it arrives (an accrual of nothing), so that next rebate comes even for a card
 that pays nothing more.
 

@@ -4,28 +4,28 @@
     TERMINAL#<id>                TERMINAL        a terminal and its public key
     EVENT#<id>                   EVENT           an event and its check-in window
     CARD#<idm>                   TXN#<seq>       an e-money payment or charge, by the card's sequence number
-    ACCRUAL#<iss>#<month>#<sh>   CARD#<idm>      a card's e-money payments in a month (rebate job input)
-    CARD#<idm>                   REBATE          the card's rebate account (see RebateStateItem)
     EMONEY_DAY#<terminal>#<day>  EMONEY_DAY      yen the terminal had recorded that day (daily limit)
     CARD#<idm>                   EMONEY_DAY#<kind>#<day>  yen of that kind recorded for the card that day
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
-    REBATE_RATES#<issuer>        RATE#<id>       a campaign period's rebate rate
 
 A record adds its yen to its terminal's and its card's day totals in its own transaction,
 each under the condition that the issuer's daily limit still holds after it, so records
 racing each other cannot overshoot and a refused record writes nothing. The totals
 expire by TTL a day after their day.
 
-A month's accrual is open until the rebate job settles it (`closed`). A payment or
-cancel recorded for a settled month changes the card's rebate account in the same
-transaction instead, so the difference is carried into the next rebate (§6.2). A cancel
-that takes the rebate back from the month's lot commits the same writes
-(`settled_cancel_writes`) in the ledger entry's own transaction.
+An e-money payment (its record, its cancel, its match to a settlement line) moves its
+month's accrual in the same transaction: the rebates context's items, written as the
+`Write`s a `MonthBook` (chalicelib/rebates/service.py, `Rebates`) hands over. This store
+only commits them: it computes no rebate and imports no other context's store. When a
+write to the month is refused (the rebate job settled it meanwhile), the month is read
+again through the book and written again under its sums as read. A cancel that takes the
+rebate back from the month's lot commits the same writes (`settled_cancel_writes`) in the
+ledger entry's own transaction.
 
-Under reconciliation (§6.2, chalicelib/reconciliation/) a payment is recorded AWAITING:
-it adds only to its month's `pending_*` sums, which earn nothing, and is listed as
-awaiting its settlement line. `match_txn` moves it into `yen`/`weighted` (through the
-same settled-month path as a late record) when a line of the acquirer's file matches it.
+Under reconciliation (§6.2, chalicelib/reconciliation/) a payment is recorded AWAITING
+(the book's writes then add to the month's pending sums and list it as awaiting its
+settlement line); `match_txn` moves it into what earns when a line matches it, with the
+reconciliation's own writes (the line's unmatched mark deleted) in the same transaction.
 """
 
 from __future__ import annotations
