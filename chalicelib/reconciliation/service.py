@@ -60,6 +60,8 @@ class Reconciliation:
     def __init__(
         self, ledger: Ledger, terminals: TerminalService | None = None, store: ReconciliationStore | None = None
     ) -> None:
+        # `terminals` is needed to match lines; the rebate job, which only reads the months
+        # received and the records awaiting, builds one without.
         self.ledger = ledger
         self.terminals = terminals
         self.store = store or ReconciliationStore(ledger.table)

@@ -1,7 +1,12 @@
 """Terminal use cases: the registry, request authentication, and the operations a
 store, charging or event terminal performs; and the reads of what they recorded that
 another context needs (the campaign job: the cards that charged in a month, a card's
-records).
+records; the reconciliation: a record, and its match to a settlement line).
+
+An e-money payment's rebate is the rebates context's (chalicelib/rebates/): the rate it
+earns is chosen by its rules, and its month's accrual is written in the record's own
+transaction with the writes `Rebates` hands the store. Rebate rates are cached like
+merchants.
 
 Every operation costs at most two DynamoDB round trips with warm caches: terminals,
 merchants and events are cached briefly in memory; the signature's nonce is spent in
