@@ -19,13 +19,43 @@ settled-month path as a late record).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from ..errors import Contended
+from ..ledger.domain import Actor, Source
+from ..ledger.errors import CardClosed, IdempotencyConflict
+from ..ledger.service import Ledger
 from ..reconciliation.service import awaiting_write
-from ..table import Table, Write
+from ..table import Table, Write, WriteRefused
 from ..terminals.domain import AWAITING, MATCHED, CardTxn
-from .domain import Accrual, RebateAccount, RebateRate, earned_change, weighted_change
+from .domain import (
+    Accrual,
+    RebateAccount,
+    RebateRate,
+    earned_change,
+    rebate_points,
+    rebate_request_id,
+    rebate_to_grant,
+    weighted_change,
+)
 from .store import RebateStore
+
+# A card is re-read and settled again when a record or another run moved it meanwhile.
+SETTLE_ATTEMPTS = 10
+
+
+class MonthMoved(Exception):
+    """The month's accrual or the card's account changed between the read and the write."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A card's month settled: what it earned, what was to be granted after the carry,
+    and what was granted (less than `grant` for a returned or void card)."""
+
+    due: int
+    grant: int
+    granted: int
 
 
 class Rebates:
@@ -87,6 +117,54 @@ class Rebates:
         return accrual.weighted if accrual is not None and accrual.closed else None
 
     # -- the rebate job ------------------------------------------------------------------------
+
+    def settle(
+        self, ledger: Ledger, issuer_id: str, accrual: Accrual, account: RebateAccount, *, actor: Actor
+    ) -> Settled | None:
+        """Settle the card's month once: the grant (`ledger.grant` by `actor`), the month
+        marked settled under its sums as read and the card's account under its revision,
+        in one transaction. A record or another run moving them meanwhile makes it read
+        them again; None when another run settled the month."""
+        for _ in range(SETTLE_ATTEMPTS):
+            due = rebate_points(accrual.weighted)
+            grant = rebate_to_grant(due, account.carried)
+            try:
+                granted = self._pay(ledger, issuer_id, accrual, account, due, grant, actor)
+            except (MonthMoved, WriteRefused, IdempotencyConflict):
+                fresh = self.accrual(issuer_id, accrual.month, accrual.idm)
+                if fresh is None or fresh.closed:
+                    return None  # another run settled it
+                accrual, account = fresh, self.rebate_accounts([accrual.idm])[accrual.idm]
+                continue
+            return Settled(due, grant, granted)
+        raise MonthMoved(f"a card's {accrual.month} accrual kept moving")
+
+    def _pay(
+        self, ledger: Ledger, issuer_id: str, accrual: Accrual, account: RebateAccount, due: int, grant: int,
+        actor: Actor,
+    ) -> int:
+        """Grant `grant` points and settle the month with it, in one transaction; returns the
+        points granted. A returned or void card earns nothing more, but its month is settled."""
+        def settle(granted: int) -> tuple[Write, Write]:
+            return self.settle_writes(issuer_id, accrual, account, due, granted, MonthMoved)
+
+        if grant > 0:
+            try:
+                ledger.grant(
+                    accrual.idm,
+                    grant,
+                    request_id=rebate_request_id(issuer_id, accrual.month, accrual.idm),
+                    actor=actor,
+                    source=Source.REBATE,
+                    reason=f"e-money rebate for {accrual.month}",
+                    issuer_id=issuer_id,
+                    writes=settle(grant),
+                )
+                return grant
+            except CardClosed:
+                pass
+        self.commit_writes(settle(0))
+        return 0
 
     def accruals(self, issuer: str, month: str) -> Iterator[Accrual]:
         """Every card's accrual in the month: one strongly consistent query per shard."""
