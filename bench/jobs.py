@@ -51,10 +51,11 @@ from chalicelib.ledger.chain import GENESIS, canonical_json, link  # noqa: E402
 from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Op, Source  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardItem, CardStore, EntryItem, _card_item  # noqa: E402
+from chalicelib.rebates import keys as rebate_keys  # noqa: E402
+from chalicelib.rebates.service import Rebates  # noqa: E402
+from chalicelib.rebates.store import AccrualItem  # noqa: E402
 from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
-from chalicelib.terminals import keys as terminal_keys  # noqa: E402
-from chalicelib.terminals.store import AccrualItem, TerminalStore  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 # The jobs log a line per run through the app's logger; here they would interleave with the figures.
@@ -113,7 +114,7 @@ def write_cards(count: int) -> list[str]:
 def write_accruals(idms: list[str]) -> None:
     with AccrualItem.batch_write() as accruals:
         for idm in idms:
-            accruals.save(AccrualItem(*terminal_keys.accrual(ISSUER, PAID_MONTH, idm), issuer=ISSUER,
+            accruals.save(AccrualItem(*rebate_keys.accrual(ISSUER, PAID_MONTH, idm), issuer=ISSUER,
                                       month=PAID_MONTH, yen=PAID_YEN, weighted=PAID_YEN * 100, payments=1))
 
 
@@ -142,7 +143,7 @@ def run_once(job: str, count: int) -> Run:
             write_accruals(idms)
             JobState(table).mark_done(REBATE_JOB, ISSUER, date(2022, 9, 1))  # September was settled
             ledger = Ledger(store, clock=clock_at(REBATE_DAY), extra_writes=ledger_aggregates)
-            work = lambda: run_rebates(ledger, TerminalStore(table), ISSUER, on=REBATE_DAY)  # noqa: E731
+            work = lambda: run_rebates(ledger, Rebates.on_table(table), ISSUER, on=REBATE_DAY)  # noqa: E731
             expected, op = 123, Op.GRANT
         else:
             ledger = Ledger(store, clock=clock_at(RUN_DAY), extra_writes=ledger_aggregates)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .mypage.members import Members
     from .mypage.service import MyPage
     from .operators.service import Operators
+    from .rebates.service import Rebates
     from .reports.service import Reports
     from .reports.store import ReportStore
     from .settings import Settings
@@ -50,11 +51,22 @@ def ledger() -> Ledger:
 
 
 @lru_cache(maxsize=1)
+def rebates() -> Rebates:
+    """The rebate's rates, accruals and accounts: the terminals write a payment's month
+    with it; the rebate job settles the months."""
+    from .rebates.service import Rebates
+    from .rebates.store import RebateStore
+
+    return Rebates(RebateStore(table()))
+
+
+@lru_cache(maxsize=1)
 def terminals() -> TerminalService:
     from .terminals.service import TerminalService
     from .terminals.store import TerminalStore
 
-    return TerminalService(ledger(), TerminalStore(table()), reconciliation_default=settings().reconciliation)
+    return TerminalService(ledger(), TerminalStore(table()), reconciliation_default=settings().reconciliation,
+                           rebates=rebates())
 
 
 @lru_cache(maxsize=1)
@@ -167,7 +179,7 @@ def importer() -> Importer:
 
     s = settings()
     files = ImportFiles(s3(), s.imports_bucket, s.reports_bucket)
-    reconciliation = Reconciliation(ledger(), terminals().store, ReconciliationStore(table()))
+    reconciliation = Reconciliation(ledger(), terminals(), ReconciliationStore(table()))
     return Importer(ledger(), terminals(), RunStore(table()), files, reconciliation=reconciliation)
 
 
@@ -188,6 +200,6 @@ def reports() -> Reports:
 
     directory = TerminalStore(table())
     the_ledger = ledger()
-    reconciliation = Reconciliation(the_ledger, directory, ReconciliationStore(table()))
+    reconciliation = Reconciliation(the_ledger, store=ReconciliationStore(table()))  # the report reads no record
     return Reports(report_store(), lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)},
                    lambda issuer, month: reconciliation.report_rows(the_ledger.issuer(issuer), month))

@@ -98,13 +98,14 @@ class Write:
     """Another context's item written in a change's own transaction, under its own
     condition: bookkeeping that must move with the change or not at all (the rebate job
     settles a card's month in the transaction of the grant it pays). An update when
-    `actions` are given, a put otherwise. When the condition fails the change is
-    refused with `error`."""
+    `actions` are given, a delete when `delete`, a put otherwise. When the condition
+    fails the change is refused with `error`."""
 
     item: TableItem
     error: Callable[[], Exception]
     condition: Condition | None = None
     actions: tuple[Action, ...] = ()
+    delete: bool = False
 
 
 class WriteRefused(Exception):
@@ -166,7 +167,9 @@ class Transaction:
         self.put(claim_item(claim, by), claim, TableItem.pk.does_not_exist())
 
     def write(self, write: Write) -> None:
-        if write.actions:
+        if write.delete:
+            self.delete(write.item, write, write.condition)
+        elif write.actions:
             self.update(write.item, list(write.actions), write, write.condition)
         else:
             self.put(write.item, write, write.condition)

@@ -244,7 +244,7 @@ def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc
                       terminal_id="demo-import", merchant_id=merchant, request_id=f"demo-txn-{month}-{seq}",
                       charge_kind=charge_kind, rebate_bps=issuer.rebate_bps if kind is TxnKind.EMONEY_PAYMENT else None)
         try:
-            terminals.store.record_txn(txn, txn_fingerprint(txn), [], arrival_month=month)
+            terminals.store.record_txn(txn, txn_fingerprint(txn), [], arrival_month=month, book=terminals.rebates)
         except TxnExists:
             pass  # loaded before
 

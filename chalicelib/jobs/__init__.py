@@ -26,9 +26,9 @@ def daily_rebates() -> list[Any]:
     from .. import services
     from .rebate import run_rebates
 
-    ledger, store = services.ledger(), services.terminals().store
+    ledger, rebates = services.ledger(), services.terminals().rebates  # the one the terminals write with
     default = services.settings().reconciliation
-    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, store, issuer, on=on,
+    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, rebates, issuer, on=on,
                                                             reconciliation_default=default))
 
 

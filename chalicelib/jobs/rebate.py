@@ -3,20 +3,21 @@ month M earn floor(Σ amount × rate) points, granted on the last business day o
 
 The job runs daily. On day `on` it settles, in order, every month after the last one
 settled whose grant day has come, so a missed run is caught up by the next. It finds
-its cards in the month's sharded accrual partitions (chalicelib/terminals/store.py),
-which hold only the cards that paid that month: the work follows the payments, not the
-number of cards.
+its cards in the month's sharded accrual partitions (through the Rebates service,
+chalicelib/rebates/), which hold only the cards that paid that month: the work follows
+the payments, not the number of cards.
 
-Per card, the month's accrual is settled once. The grant, the accrual marked settled
-(under the sums as read) and the card's rebate account (under its revision) are one
-transaction, so a payment or cancel recorded meanwhile, or a second run, makes it
-re-read, and nothing is granted twice. A payment or cancel recorded after its month is
-settled moves the account instead: the difference is carried into the next rebate,
-never below zero (`rebate_to_grant`). A cancel first takes what it can back at once from
-that month's rebate lot (chalicelib/terminals/service.py), lowering the account's
-`granted` by as much, so only the rest is carried. A late payment also lists its card in
-the month it arrives (an accrual of nothing), so that next rebate comes even for a card
-that pays nothing more.
+Per card, the month's accrual is settled once (`Rebates.settle`). The grant, the
+accrual marked settled (under the sums as read) and the card's rebate account (under its
+revision) are one transaction, so a payment or cancel recorded meanwhile, or a second
+run, makes it re-read, and nothing is granted twice. A payment or cancel recorded after
+its month is settled moves the account instead (chalicelib/rebates/service.py): the
+difference is carried into the next rebate, never below zero (`rebate_to_grant`,
+rebates/domain.py). A cancel first takes what it can back at once from that month's
+rebate lot (chalicelib/terminals/service.py), lowering the account's `granted` by as
+much, so only the rest is carried. A late payment also lists its card in the month it
+arrives (an accrual of nothing), so that next rebate comes even for a card that pays
+nothing more.
 
 Under reconciliation (the issuer's setting, by default the stage's) a record earns only
 once a line of the acquirer's settlement file matches it (chalicelib/reconciliation/),
@@ -40,15 +41,13 @@ from itertools import islice
 
 from ..job_progress import JobInterrupted, JobState
 from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_date
-from ..ledger.domain import Actor, Source, rebate_points, rebate_to_grant
-from ..ledger.errors import CardClosed, IdempotencyConflict
+from ..ledger.domain import Actor
 from ..ledger.service import Ledger
 from ..observability import RECONCILIATION_LATE, count, logger
+from ..rebates.domain import Accrual, RebateAccount
+from ..rebates.service import Rebates
 from ..reconciliation.domain import rebate_day
-from ..reconciliation.store import ReconciliationStore
-from ..table import Write, WriteRefused
-from ..terminals.domain import Accrual, RebateAccount, rebate_request_id
-from ..terminals.store import TerminalStore
+from ..reconciliation.service import Reconciliation
 
 JOB = "rebate"
 ACTOR = Actor("job", JOB)
@@ -56,12 +55,6 @@ ACTOR = Actor("job", JOB)
 FIRST_RUN_LOOKBACK_MONTHS = 2
 # Cards whose rebate accounts are read in one BatchGetItem.
 BATCH = 100
-# A card is re-read and settled again when a record or another run moved it meanwhile.
-SETTLE_ATTEMPTS = 10
-
-
-class MonthMoved(Exception):
-    """The month's accrual or the card's account changed between the read and the write."""
 
 
 @dataclass
@@ -78,14 +71,12 @@ class RebateReport:
     late: bool = False  # ... past its rebate day without the file (ReconciliationLate counted)
 
 
-def request_id(issuer_id: str, month: str, idm: str) -> str:
-    return rebate_request_id(issuer_id, month, idm)
-
-
 def run_rebates(
-    ledger: Ledger, store: TerminalStore, issuer_id: str, *, on: date, fail_after: int | None = None,
-    reconciliation_default: bool = False,
+    ledger: Ledger, rebates: Rebates, issuer_id: str, *, on: date, fail_after: int | None = None,
+    reconciliation_default: bool = False, reconciliation: Reconciliation | None = None,
 ) -> RebateReport:
+    """Settle every month due by `on`. `reconciliation` (built on the ledger's table when
+    not given) says when a month's settlement file came, for an issuer under reconciliation."""
     issuer = ledger.issuer(issuer_id)
     calendar = BusinessCalendar(issuer.closures)
     state = JobState(ledger.table)
@@ -98,7 +89,7 @@ def run_rebates(
             year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     report = RebateReport(issuer_id, on)
     reconciled = issuer.requires_reconciliation(reconciliation_default)
-    received = ReconciliationStore(ledger.table) if reconciled else None
+    received = (reconciliation or Reconciliation(ledger)) if reconciled else None
     while rebate_grant_date(calendar, year, month) <= on:
         name = f"{year:04d}-{month:02d}"
         if received is not None:
@@ -115,11 +106,11 @@ def run_rebates(
                     count(RECONCILIATION_LATE)
                     logger().warning("rebate waits for the settlement file", extra={"issuer": issuer_id, "month": name})
                 break
-        open_accruals = (a for a in store.accruals(issuer_id, name) if not a.closed)
+        open_accruals = (a for a in rebates.accruals(issuer_id, name) if not a.closed)
         for chunk in _chunks(open_accruals, BATCH):
-            accounts = store.rebate_accounts([a.idm for a in chunk])
+            accounts = rebates.rebate_accounts([a.idm for a in chunk])
             for accrual in chunk:
-                _settle(ledger, store, issuer_id, accrual, accounts[accrual.idm], report)
+                _settle(ledger, rebates, issuer_id, accrual, accounts[accrual.idm], report)
                 report.cards += 1
                 if fail_after is not None and report.cards >= fail_after:
                     raise JobInterrupted(f"stopped after {report.cards} cards")
@@ -135,54 +126,16 @@ def run_rebates(
 
 
 def _settle(
-    ledger: Ledger, store: TerminalStore, issuer_id: str, accrual: Accrual, account: RebateAccount,
+    ledger: Ledger, rebates: Rebates, issuer_id: str, accrual: Accrual, account: RebateAccount,
     report: RebateReport,
 ) -> None:
-    for _ in range(SETTLE_ATTEMPTS):
-        due = rebate_points(accrual.weighted)
-        grant = rebate_to_grant(due, account.carried)
-        try:
-            granted = _pay(ledger, store, issuer_id, accrual, account, due, grant)
-        except (MonthMoved, WriteRefused, IdempotencyConflict):
-            fresh = store.accrual(issuer_id, accrual.month, accrual.idm)
-            if fresh is None or fresh.closed:
-                return  # another run settled it
-            accrual, account = fresh, store.rebate_accounts([accrual.idm])[accrual.idm]
-            continue
-        report.points += granted
-        report.granted_cards += granted > 0
-        report.closed_cards += granted < grant
-        report.withheld += max(0, due - grant) if granted == grant else 0
-        return
-    raise MonthMoved(f"a card's {accrual.month} accrual kept moving")
-
-
-def _pay(
-    ledger: Ledger, store: TerminalStore, issuer_id: str, accrual: Accrual, account: RebateAccount, due: int,
-    grant: int,
-) -> int:
-    """Grant `grant` points and settle the month with it, in one transaction; returns the
-    points granted. A returned or void card earns nothing more, but its month is settled."""
-    def settle(granted: int) -> tuple[Write, Write]:
-        return store.rebate_settle_writes(issuer_id, accrual, account, due, granted, MonthMoved)
-
-    if grant > 0:
-        try:
-            ledger.grant(
-                accrual.idm,
-                grant,
-                request_id=request_id(issuer_id, accrual.month, accrual.idm),
-                actor=ACTOR,
-                source=Source.REBATE,
-                reason=f"e-money rebate for {accrual.month}",
-                issuer_id=issuer_id,
-                writes=settle(grant),
-            )
-            return grant
-        except CardClosed:
-            pass
-    store.commit_writes(settle(0))
-    return 0
+    settled = rebates.settle(ledger, issuer_id, accrual, account, actor=ACTOR)
+    if settled is None:
+        return  # another run settled it
+    report.points += settled.granted
+    report.granted_cards += settled.granted > 0
+    report.closed_cards += settled.granted < settled.grant
+    report.withheld += max(0, settled.due - settled.grant) if settled.granted == settled.grant else 0
 
 
 def _chunks(items: Iterable[Accrual], size: int) -> Iterator[list[Accrual]]:

@@ -473,22 +473,3 @@ class Entry:
 
 def movements_from_json(rows: Iterable[Sequence]) -> tuple[Movement, ...]:
     return tuple(Movement(lot, Op(op), amount, date.fromisoformat(exp)) for lot, op, amount, exp in rows)
-
-
-# -- rebate arithmetic (§6.2) ------------------------------------------------------
-
-BASIS_POINTS = 10_000
-
-
-def rebate_points(weighted: int) -> int:
-    """What a month's e-money payments earn, from `weighted` = Σ amount × rate in basis
-    points: floor(total × rate), computed once over the month so no yen is lost per payment."""
-    return max(0, weighted) // BASIS_POINTS
-
-
-def rebate_to_grant(due: int, carried: int) -> int:
-    """The rebate to grant for a month that earned `due`. `carried` is what the months
-    already settled earn as they stand now, less what was granted for them: negative
-    after one of their payments was cancelled, positive after a late record. A negative
-    carry is taken from this rebate, never below zero and never from points held."""
-    return max(0, due + carried)

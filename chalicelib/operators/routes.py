@@ -164,7 +164,7 @@ def event_register(ops: Operators, op: Operator, body: dict) -> dict:
 
 @admin_route("/rebate-rates", schema="AdminRebateRate")
 def rebate_rate_register(ops: Operators, op: Operator, body: dict) -> dict:
-    from ..terminals.domain import RebateRate
+    from ..rebates.domain import RebateRate
 
     days = {"starts_on": _day(body["starts_on"]), "ends_on": _day(body["ends_on"])}
     return ops.register_rebate_rate(op, RebateRate(issuer=op.issuer, **{**body, **days}))

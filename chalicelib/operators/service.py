@@ -24,7 +24,8 @@ from ..ledger.service import Ledger
 from ..mypage.domain import mask_card_number
 from ..mypage.members import Members
 from ..observability import logger
-from ..terminals.domain import Event, Merchant, Mode, RebateRate, Terminal, TerminalStatus
+from ..rebates.domain import RebateRate
+from ..terminals.domain import Event, Merchant, Mode, Terminal, TerminalStatus
 from ..terminals.service import TerminalService
 from . import domain
 from .domain import JOBS, ReturnReason
@@ -270,7 +271,7 @@ class Operators:
         if name == "rebates":
             from ..jobs.rebate import run_rebates
 
-            return lambda issuer, on: run_rebates(self.ledger, self.terminals.store, issuer, on=on,
+            return lambda issuer, on: run_rebates(self.ledger, self.terminals.rebates, issuer, on=on,
                                                   reconciliation_default=self.terminals.reconciliation_default)
         if name == "campaigns":
             from ..campaigns.service import run_campaigns

@@ -1,7 +1,10 @@
 """Reconciliation use cases: match one settlement line to the record it names, mark the
 months a finished file covers as received, and gather a month's unmatched records and
 lines for the report. The import (chalicelib/imports/) calls the first two per row and
-per file; the rebate job (chalicelib/jobs/rebate.py) reads the received months.
+per file; the rebate job (chalicelib/jobs/rebate.py) reads the received months. The
+records are the terminals' (read and matched through TerminalService); the list of
+records awaiting their line is written in the record's own transaction, with the
+`Write`s `awaiting_write` hands the rebates context (chalicelib/rebates/service.py).
 
 Matching is exactly once: the record carries the id of the line that matched it, set
 under the condition that it had none, in the same transaction that moves the payment
@@ -14,14 +17,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
+from ..errors import Contended
 from ..ledger.domain import Issuer
 from ..ledger.service import Ledger
-from ..terminals.domain import MATCHED, TxnKind
-from ..terminals.store import TerminalStore, TxnChanged
+from ..table import Write
+from ..terminals.domain import MATCHED, CardTxn, TxnKind
+from ..terminals.errors import TxnChanged
 from . import domain
 from .domain import SettlementLine
-from .store import ReconciliationStore
+from .store import ReconciliationStore, awaiting_item, unmatched_key_item
+
+if TYPE_CHECKING:
+    from ..terminals.service import TerminalService
 
 # A record cancelled or matched between our read and our write is read again: once, in practice.
 MATCH_ATTEMPTS = 5
@@ -34,8 +43,25 @@ class LineResult:
     reason: str | None = None  # why it is unmatched
 
 
+def awaiting_write(txn: CardTxn, *, listed: bool) -> Write:
+    """The record on (`listed`) or off its month's list of records awaiting their line, as a
+    write for the transaction that records, cancels or matches it."""
+    item = awaiting_item(txn.issuer, txn.month, txn.idm, txn.card_seq, amount=txn.amount, at=txn.at,
+                         terminal_id=txn.terminal_id)
+    return Write(item, Contended) if listed else Write(item, Contended, delete=True)
+
+
+def unmatched_line_gone(issuer: str, month: str, line_id: str) -> Write:
+    """A line's unmatched mark (if an earlier import left one) deleted, in the match's transaction."""
+    return Write(unmatched_key_item(issuer, month, line_id), Contended, delete=True)
+
+
 class Reconciliation:
-    def __init__(self, ledger: Ledger, terminals: TerminalStore, store: ReconciliationStore | None = None) -> None:
+    def __init__(
+        self, ledger: Ledger, terminals: TerminalService | None = None, store: ReconciliationStore | None = None
+    ) -> None:
+        # `terminals` is needed to match lines; the rebate job, which only reads the months
+        # received and the records awaiting, builds one without.
         self.ledger = ledger
         self.terminals = terminals
         self.store = store or ReconciliationStore(ledger.table)
@@ -62,8 +88,7 @@ class Reconciliation:
             return LineResult(False, reason=domain.NO_CARD)
         if isinstance(idm, LineResult):
             return idm
-        found = self.terminals.get_txn(idm, line.card_seq)
-        txn = found[0] if found else None
+        txn = self.terminals.record(idm, line.card_seq)
         if txn is None or txn.kind is not TxnKind.EMONEY_PAYMENT or txn.issuer != issuer.issuer_id:
             return LineResult(False, reason=domain.NO_RECORD)
         if txn.matched_line is not None:
@@ -76,7 +101,8 @@ class Reconciliation:
         if txn.reconcile == MATCHED:  # matched without a line id: cannot happen; be safe
             return LineResult(False, reason=domain.OTHER_LINE)
         try:
-            self.terminals.match_txn(txn, line_id, line_month, arrival_month=today.strftime("%Y-%m"))
+            self.terminals.match_txn(txn, line_id, arrival_month=today.strftime("%Y-%m"),
+                                     writes=[unmatched_line_gone(issuer.issuer_id, line_month, line_id)])
         except TxnChanged:
             return None  # cancelled or matched meanwhile: decide again on what is there now
         return LineResult(True)
@@ -102,6 +128,14 @@ class Reconciliation:
         months it marked."""
         return [m for m in domain.months_covered(lines, issuer.time_zone, source)
                 if self.store.mark_received(issuer.issuer_id, m, on, source)]
+
+    def received_on(self, issuer_id: str, month: str) -> date | None:
+        """The day the month's settlement file arrived, or None."""
+        return self.store.received_on(issuer_id, month)
+
+    def has_awaiting(self, issuer_id: str, month: str) -> bool:
+        """Whether any record of the month awaits its line."""
+        return self.store.has_awaiting(issuer_id, month)
 
     def report_rows(self, issuer: Issuer, month: str) -> list[list[object]]:
         records = list(self.store.awaiting_records(issuer.issuer_id, month))

@@ -1,8 +1,9 @@
 """The reconciliation's items in the application table (keys: reconciliation/keys.py).
 
     AwaitingRecordItem   a record no line has matched yet: put with the record, deleted
-                         with its match or its cancel, in the same transaction
-                         (chalicelib/terminals/store.py writes it)
+                         with its match or its cancel, in the same transaction (the
+                         terminals' store commits it, as a Write from
+                         reconciliation.service.awaiting_write, through the rebates)
     UnmatchedLineItem    a settlement line that matched nothing, and why: put by the
                          import, deleted in the transaction that matches it later
     ReceivedMonthItem    the month's settlement file arrived on `received_on` (put once)

@@ -126,3 +126,9 @@ class CardDailyLimit(RecordRefused):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"this card has had its limit of {limit} yen of e-money recorded today")
+
+
+class TxnChanged(Exception):
+    """The record changed between our read and our write (a concurrent cancel or match).
+    Internal, not an API error: the caller reads the record again (the reconciliation's
+    match) or answers AlreadyCancelled."""

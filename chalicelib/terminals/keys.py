@@ -12,10 +12,8 @@ TERMINAL = "TERMINAL#"
 EVENT = "EVENT#"
 NONCE = "NONCE#"
 TXN = "TXN#"
-ACCRUAL = "ACCRUAL#"
 CHARGES = "CHARGES#"
 CHECKIN = "CHECKIN#"
-RATE = "RATE#"
 EMONEY_DAY = "EMONEY_DAY#"
 
 
@@ -54,15 +52,6 @@ def txn_seq(sk: str) -> int:
     return int(sk.removeprefix(TXN))
 
 
-def accrual(issuer: str, month: str, idm: str) -> tuple[str, str]:
-    """One card's e-money payments in one month, in one of the month's shards."""
-    return accrual_shards(issuer, month)[shard(idm)], ledger_keys.CARD + idm
-
-
-def accrual_idm(sk: str) -> str:
-    return sk.removeprefix(ledger_keys.CARD)
-
-
 def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:
     """Marks a card that charged in a month, for the campaign jobs."""
     return charges_shards(issuer, month)[shard(idm)], ledger_keys.CARD + idm
@@ -89,26 +78,3 @@ def terminal_day(terminal_id: str, day: date) -> tuple[str, str]:
 def card_day(idm: str, kind: str, day: date) -> tuple[str, str]:
     """The yen of one kind of record (payments, charges) one card has had on one day."""
     return ledger_keys.card(idm)[0], f"{EMONEY_DAY}{kind}#{day.isoformat()}"
-
-
-def rebate_rates(issuer: str) -> str:
-    """The partition of an issuer's campaign-period rebate rates (a handful)."""
-    return f"REBATE_RATES#{issuer}"
-
-
-def rebate_rate(issuer: str, rate_id: str) -> tuple[str, str]:
-    return rebate_rates(issuer), RATE + rate_id
-
-
-def rebate_state(idm: str) -> tuple[str, str]:
-    """A card's rebate account: what its settled months earn and what was granted for them."""
-    return ledger_keys.card(idm)[0], "REBATE"
-
-
-def rebate_state_idm(pk: str) -> str:
-    return pk.removeprefix(ledger_keys.CARD)
-
-
-def accrual_shards(issuer: str, month: str) -> list[str]:
-    """Every partition of one month's accruals: one query each finds its cards."""
-    return [f"{ACCRUAL}{issuer}#{month}#{n:02d}" for n in range(ledger_keys.SHARDS)]

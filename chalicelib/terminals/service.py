@@ -1,7 +1,12 @@
 """Terminal use cases: the registry, request authentication, and the operations a
 store, charging or event terminal performs; and the reads of what they recorded that
 another context needs (the campaign job: the cards that charged in a month, a card's
-records).
+records; the reconciliation: a record, and its match to a settlement line).
+
+An e-money payment's rebate is the rebates context's (chalicelib/rebates/): the rate it
+earns is chosen by its rules, and its month's accrual is written in the record's own
+transaction with the writes `Rebates` hands the store. Rebate rates are cached like
+merchants.
 
 Every operation costs at most two DynamoDB round trips with warm caches: terminals,
 merchants and events are cached briefly in memory; the signature's nonce is spent in
@@ -11,7 +16,7 @@ the same transaction as the work it authorizes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -28,7 +33,9 @@ from ..ledger.errors import (
     WrongIssuer,
 )
 from ..ledger.service import Ledger
-from ..table import Claim, ClaimExists
+from ..rebates.domain import RebateRate, rebate_bps, rebate_owed_back, rebate_request_id
+from ..rebates.service import Rebates
+from ..table import Claim, ClaimExists, Write
 from ..ttl_cache import TTLCache
 from . import keys
 from .domain import (
@@ -40,13 +47,9 @@ from .domain import (
     Merchant,
     Mode,
     Operation,
-    RebateRate,
     Terminal,
     TerminalStatus,
     TxnKind,
-    rebate_bps,
-    rebate_owed_back,
-    rebate_request_id,
 )
 from .errors import (
     AlreadyCancelled,
@@ -60,6 +63,7 @@ from .errors import (
     RecordRefused,
     SignatureRejected,
     TerminalDailyLimit,
+    TxnChanged,
     UnknownRecord,
 )
 from .signatures import MAX_SKEW, claimed_key_id, verify
@@ -69,7 +73,6 @@ from .store import (
     MonthSettled,
     OverDailyLimit,
     TerminalStore,
-    TxnChanged,
     TxnExists,
     txn_fingerprint,
 )
@@ -101,9 +104,12 @@ class TerminalService:
         clock: Callable[[], datetime] | None = None,
         cache_seconds: float = 30.0,
         reconciliation_default: bool = False,
+        rebates: Rebates | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
+        # The rebates context: rates, and a payment's month written in the record's transaction.
+        self.rebates = rebates or Rebates.on_table(ledger.table)
         # Whether an issuer that sets nothing requires reconciliation (Settings.reconciliation).
         self.reconciliation_default = reconciliation_default
         self.clock = clock or ledger.clock
@@ -125,7 +131,7 @@ class TerminalService:
             raise InvalidRequest("a rebate rate needs bps between 0 and 10000 and a period that ends after it starts")
         if rate.merchant_id is not None and self.store.get_merchant(rate.issuer, rate.merchant_id) is None:
             raise InvalidRequest(f"no merchant {rate.merchant_id} of issuer {rate.issuer}")
-        self.store.put_rebate_rate(rate)
+        self.rebates.put_rate(rate)
         self._cache.forget(f"r:{rate.issuer}")
 
     def register_event(self, event: Event) -> None:
@@ -176,6 +182,19 @@ class TerminalService:
         strongly consistent query of its TXN# items)."""
         return self.store.card_txns(idm)
 
+    # -- what the reconciliation reads and writes --------------------------------------------
+
+    def record(self, idm: str, card_seq: int) -> CardTxn | None:
+        """The card's record with that sequence number, or None (strongly consistent)."""
+        found = self.store.get_txn(idm, card_seq)
+        return found[0] if found else None
+
+    def match_txn(self, txn: CardTxn, line_id: str, *, arrival_month: str, writes: Sequence[Write] = ()) -> None:
+        """Mark the record matched by settlement line `line_id` and move it into what earns a
+        rebate, with the caller's `writes`, in one transaction. Raises TxnChanged when it was
+        cancelled or matched meanwhile."""
+        self.store.match_txn(txn, line_id, arrival_month=arrival_month, book=self.rebates, writes=writes)
+
     def _terminal(self, terminal_id: str) -> Terminal | None:
         return self._cache.get(f"t:{terminal_id}", lambda: self.store.get_terminal(terminal_id))
 
@@ -188,7 +207,7 @@ class TerminalService:
         )
 
     def _rebate_rates(self, issuer: str) -> list[RebateRate]:
-        return self._cache.get(f"r:{issuer}", lambda: self.store.rebate_rates(issuer))
+        return self._cache.get(f"r:{issuer}", lambda: self.rebates.rates(issuer))
 
     def _event(self, event_id: str) -> Event | None:
         return self._cache.get(f"e:{event_id}", lambda: self.store.get_event(event_id))
@@ -292,7 +311,8 @@ class TerminalService:
         and only the rest is carried into later rebates (§6.2). That costs three more
         round trips: the settled month is found by the refused first write, then read."""
         try:
-            self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back, unless_settled=True)
+            self.store.cancel_txn(txn, request_id, [caller.nonce], book=self.rebates, give_back=give_back,
+                                  unless_settled=True)
             return
         except MonthSettled as settled:
             weighted: int | None = settled.weighted
@@ -312,15 +332,15 @@ class TerminalService:
                     issuer_id=txn.issuer,
                     claims=[caller.nonce],
                     writes=functools.partial(self.store.settled_cancel_writes, txn, request_id, weighted,
-                                             give_back=give_back),
+                                             give_back=give_back, book=self.rebates),
                 )
                 return
             except (NothingToTakeBack, CardClosed):
                 break
             except MonthMoved:
-                weighted = self.store.settled_weighted(txn)
+                weighted = self.rebates.settled_weighted(txn)
         # Nothing of the lot to take (spent, expired, never granted): all is carried.
-        self.store.cancel_txn(txn, request_id, [caller.nonce], give_back=give_back)
+        self.store.cancel_txn(txn, request_id, [caller.nonce], book=self.rebates, give_back=give_back)
 
     def checkin(self, caller: Caller, *, request_id: str, idm: str) -> dict:
         terminal = caller.terminal
@@ -393,7 +413,8 @@ class TerminalService:
         result = {"recorded": kind.value, "card_seq": card_seq, "amount": amount, "month": txn.month}
         arrival_month = issuer.local_date(now).strftime("%Y-%m")
         try:
-            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month, limits=limits)
+            self.store.record_txn(txn, print_, [caller.nonce], arrival_month=arrival_month, book=self.rebates,
+                                  limits=limits)
         except OverDailyLimit as exc:
             raise _refused(_over(exc.limit), caller) from exc
         except TxnExists as exc:

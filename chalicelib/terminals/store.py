@@ -4,28 +4,28 @@
     TERMINAL#<id>                TERMINAL        a terminal and its public key
     EVENT#<id>                   EVENT           an event and its check-in window
     CARD#<idm>                   TXN#<seq>       an e-money payment or charge, by the card's sequence number
-    ACCRUAL#<iss>#<month>#<sh>   CARD#<idm>      a card's e-money payments in a month (rebate job input)
-    CARD#<idm>                   REBATE          the card's rebate account (see RebateStateItem)
     EMONEY_DAY#<terminal>#<day>  EMONEY_DAY      yen the terminal had recorded that day (daily limit)
     CARD#<idm>                   EMONEY_DAY#<kind>#<day>  yen of that kind recorded for the card that day
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
-    REBATE_RATES#<issuer>        RATE#<id>       a campaign period's rebate rate
 
 A record adds its yen to its terminal's and its card's day totals in its own transaction,
 each under the condition that the issuer's daily limit still holds after it, so records
 racing each other cannot overshoot and a refused record writes nothing. The totals
 expire by TTL a day after their day.
 
-A month's accrual is open until the rebate job settles it (`closed`). A payment or
-cancel recorded for a settled month changes the card's rebate account in the same
-transaction instead, so the difference is carried into the next rebate (§6.2). A cancel
-that takes the rebate back from the month's lot commits the same writes
-(`settled_cancel_writes`) in the ledger entry's own transaction.
+An e-money payment (its record, its cancel, its match to a settlement line) moves its
+month's accrual in the same transaction: the rebates context's items, written as the
+`Write`s a `MonthBook` (chalicelib/rebates/service.py, `Rebates`) hands over. This store
+only commits them: it computes no rebate and imports no other context's store. When a
+write to the month is refused (the rebate job settled it meanwhile), the month is read
+again through the book and written again under its sums as read. A cancel that takes the
+rebate back from the month's lot commits the same writes (`settled_cancel_writes`) in the
+ledger entry's own transaction.
 
-Under reconciliation (§6.2, chalicelib/reconciliation/) a payment is recorded AWAITING:
-it adds only to its month's `pending_*` sums, which earn nothing, and is listed as
-awaiting its settlement line. `match_txn` moves it into `yen`/`weighted` (through the
-same settled-month path as a late record) when a line of the acquirer's file matches it.
+Under reconciliation (§6.2, chalicelib/reconciliation/) a payment is recorded AWAITING
+(the book's writes then add to the month's pending sums and list it as awaiting its
+settlement line); `match_txn` moves it into what earns when a line matches it, with the
+reconciliation's own writes (the line's unmatched mark deleted) in the same transaction.
 """
 
 from __future__ import annotations
@@ -33,30 +33,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
 from ..ledger.chain import fingerprint
-from ..ledger.domain import rebate_points
 from ..ledger.errors import Contended
-from ..reconciliation.store import awaiting_item, unmatched_key_item
-from ..table import Claim, Refused, Table, TableItem, Transaction, Write, put_claims
+from ..table import Claim, ClaimExists, Refused, Table, TableItem, Transaction, Write, put_claims
 from . import keys
 from .domain import (
     AWAITING,
     MATCHED,
-    Accrual,
     CardTxn,
     DailyLimit,
     Event,
     Merchant,
     Mode,
-    RebateAccount,
-    RebateRate,
     Terminal,
     TerminalStatus,
     TxnKind,
 )
+from .errors import TxnChanged
 
 
 class MerchantItem(TableItem, discriminator="merchant"):
@@ -104,41 +101,6 @@ class TxnItem(TableItem, discriminator="txn"):
     matched_line = UnicodeAttribute(null=True)
 
 
-class AccrualItem(TableItem, discriminator="accrual"):
-    """Running sums of one card's e-money payments in one month. `weighted` is
-    Σ amount × rate in basis points, so the rebate is floor(weighted / 10,000).
-    The rebate job settles it once: `closed`, with what it earned and what was granted."""
-
-    issuer = UnicodeAttribute()
-    month = UnicodeAttribute()
-    yen = NumberAttribute(default=0)
-    weighted = NumberAttribute(default=0)
-    payments = NumberAttribute(default=0)
-    closed = BooleanAttribute(null=True)
-    due = NumberAttribute(null=True)
-    granted = NumberAttribute(null=True)
-    # Payments awaiting their settlement line (reconciliation): counted here, earning nothing.
-    pending_yen = NumberAttribute(null=True)
-    pending_weighted = NumberAttribute(null=True)
-
-
-class RebateStateItem(TableItem, discriminator="rebate_state"):
-    """A card's rebate account over its settled months: what they earn as they stand now
-    (`earned`, moved by late records and cancels) and what was granted for them. Their
-    difference is carried into the next rebate. `revision` guards the rebate job's write."""
-
-    earned = NumberAttribute(default=0)
-    granted = NumberAttribute(default=0)
-    revision = NumberAttribute(default=0)
-
-
-class RebateRateItem(TableItem, discriminator="rebate_rate"):
-    bps = NumberAttribute()
-    starts_on = UnicodeAttribute()
-    ends_on = UnicodeAttribute()
-    merchant_id = UnicodeAttribute(null=True)
-
-
 class ChargeMonthItem(TableItem, discriminator="charge_month"):
     issuer = UnicodeAttribute()
     month = UnicodeAttribute()
@@ -155,10 +117,6 @@ class TxnExists(Exception):
         super().__init__("a transaction with this card sequence number is already recorded")
         self.existing = existing
         self.fingerprint = fingerprint
-
-
-class TxnChanged(Exception):
-    """The record changed between our read and our write (a concurrent cancel)."""
 
 
 class MonthSettled(Exception):
@@ -186,6 +144,17 @@ class OverDailyLimit(Exception):
 # A write to a settled month retries when the rebate job or another record moves it
 # between the read and the write: a handful of times at most, in practice once.
 MONTH_ATTEMPTS = 10
+
+
+class MonthBook(Protocol):
+    """What an e-money payment's month is written with, handed over by TerminalService:
+    the rebates context's writes (chalicelib/rebates/service.py, `Rebates`), so this store
+    imports no other context's store and computes no rebate."""
+
+    def month_writes(self, txn: CardTxn, sign: int, settled: int | None, arrival_month: str | None, *,
+                     moved: Callable[[], Exception] = ..., taken_back: int | None = None) -> list[Write]: ...
+
+    def settled_weighted(self, txn: CardTxn) -> int | None: ...
 
 
 def _txn_from_item(item: TxnItem) -> CardTxn:
@@ -300,11 +269,11 @@ class TerminalStore:
         return _txn_from_item(item), item.fingerprint
 
     def record_txn(
-        self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim], *, arrival_month: str,
+        self, txn: CardTxn, fingerprint: str, claims: Sequence[Claim], *, arrival_month: str, book: MonthBook,
         limits: Sequence[DailyLimit] = (),
     ) -> None:
-        """Put the transaction once, and add it to its month's job input, in one
-        transaction. `arrival_month` is the issuer's month as it arrives: a payment whose
+        """Put the transaction once, and add it to its month's job input (a payment: with
+        `book`'s writes), in one transaction. `arrival_month` is the issuer's month as it arrives: a payment whose
         own month is already settled lists its card there, so the rebate job visits the
         card and grants what the late payment earned even if the card pays nothing more.
         Its amount is added to the day totals of `limits` under their conditions.
@@ -332,7 +301,7 @@ class TerminalStore:
                 _count_day(tx, limit, txn.amount)
 
         try:
-            self._with_month(put, txn, 1, claims, txn.request_id, arrival_month)
+            self._with_month(put, txn, 1, claims, txn.request_id, book, arrival_month)
         except Refused as exc:
             found = self.get_txn(txn.idm, txn.card_seq)
             if found is not None:  # a resend is answered as the duplicate it is, whatever the totals
@@ -346,8 +315,8 @@ class TerminalStore:
         put_claims(self.connection, claims, by)
 
     def cancel_txn(
-        self, txn: CardTxn, request_id: str, claims: Sequence[Claim], *, give_back: Sequence[DailyLimit] = (),
-        unless_settled: bool = False,
+        self, txn: CardTxn, request_id: str, claims: Sequence[Claim], *, book: MonthBook,
+        give_back: Sequence[DailyLimit] = (), unless_settled: bool = False,
     ) -> None:
         """Mark an e-money payment cancelled and take it out of its month, once; its
         amount leaves the day totals of `give_back` (today's, when it was counted today).
@@ -359,13 +328,13 @@ class TerminalStore:
             _mark_cancelled(tx, txn, request_id, give_back)
 
         try:
-            self._with_month(mark, txn, -1, claims, request_id, stop_when_settled=unless_settled)
+            self._with_month(mark, txn, -1, claims, request_id, book, stop_when_settled=unless_settled)
         except Refused as exc:
             if txn.reconcile == AWAITING:
                 found = self.get_txn(txn.idm, txn.card_seq)
                 if found is not None and not found[0].cancelled and found[0].reconcile != AWAITING:
                     # Matched meanwhile: cancel it as matched.
-                    return self.cancel_txn(found[0], request_id, claims, give_back=give_back,
+                    return self.cancel_txn(found[0], request_id, claims, book=book, give_back=give_back,
                                            unless_settled=unless_settled)
             raise TxnChanged() from exc
 
@@ -383,34 +352,30 @@ class TerminalStore:
         query = TxnItem.query(keys.txn_partition(idm), TableItem.sk.startswith(keys.TXN), consistent_read=True)
         return [_txn_from_item(item) for item in query]
 
-    def settled_weighted(self, txn: CardTxn) -> int | None:
-        """The settled month's `weighted` sum of the payment as it stands, or None if open."""
-        settled = self._settled_accrual(txn)
-        return None if settled is None else settled.weighted
-
     def settled_cancel_writes(
-        self, txn: CardTxn, request_id: str, weighted: int, taken_back: int, give_back: Sequence[DailyLimit] = ()
+        self, txn: CardTxn, request_id: str, weighted: int, taken_back: int, give_back: Sequence[DailyLimit] = (),
+        *, book: MonthBook,
     ) -> list[Write]:
         """The cancel of a payment of a settled month as writes for a ledger change's own
         transaction (the entry taking `taken_back` points off the month's rebate lot): the
-        record marked cancelled, the month's sums under their value as read (`weighted`),
-        and the card's rebate account moved by what the month now earns less, of which
-        `taken_back` is no longer owed: it leaves `granted`, so only the rest is carried
-        into later rebates. The writes are what `cancel_txn` would commit, named alike;
-        a failed condition refuses with TxnChanged (cancelled meanwhile) or MonthMoved."""
-        writes = _Writes({"txn": TxnChanged, "month": MonthMoved},
-                         extra={"account": [RebateStateItem.granted.add(-taken_back)]})
+        record marked cancelled, and `book`'s writes of the month under its sums as read
+        (`weighted`) and of the card's rebate account, of which `taken_back` is no longer
+        owed. The writes are what `cancel_txn` would commit; a failed condition refuses
+        with TxnChanged (cancelled meanwhile) or MonthMoved."""
+        writes = _Writes({"txn": TxnChanged})
         _mark_cancelled(writes, txn, request_id, give_back)
-        settled = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm), weighted=weighted)
-        self._add_to_month(writes, txn, -1, settled, None)
-        return writes.done()
-    def match_txn(self, txn: CardTxn, line_id: str, line_month: str, *, arrival_month: str) -> None:
+        return [*writes.done(), *book.month_writes(txn, -1, weighted, None, moved=MonthMoved, taken_back=taken_back)]
+
+    def match_txn(
+        self, txn: CardTxn, line_id: str, *, arrival_month: str, book: MonthBook, writes: Sequence[Write] = ()
+    ) -> None:
         """Mark the record matched by settlement line `line_id`, once, and (unless it is
-        cancelled) move it from its month's pending sums into what earns a rebate, in one
-        transaction; a month already settled carries what it now earns into the next
-        rebate, as a late record does. The line's unmatched mark (in `line_month`), if an
-        earlier import left one, goes in the same transaction. Raises TxnChanged when the
-        record was cancelled or matched meanwhile (read it again and decide again)."""
+        cancelled) move it from its month's pending sums into what earns a rebate (`book`'s
+        writes), in one transaction; a month already settled carries what it now earns
+        into the next rebate, as a late record does. `writes` (the reconciliation's: the
+        line's unmatched mark, if an earlier import left one) go in the same transaction.
+        Raises TxnChanged when the record was cancelled or matched meanwhile (read it
+        again and decide again)."""
         pk, sk = keys.txn(txn.idm, txn.card_seq)
         if txn.reconcile == AWAITING:
             condition = (TxnItem.reconcile == AWAITING) & (TxnItem.cancelled == txn.cancelled)
@@ -423,11 +388,12 @@ class TerminalStore:
             if txn.reconcile == AWAITING:
                 actions.append(TxnItem.reconcile.set(MATCHED))
             tx.update(TxnItem(pk, sk), actions, "txn", condition)
-            tx.delete(unmatched_key_item(txn.issuer, line_month, line_id), "unmatched line")
+            for write in writes:
+                tx.write(write)
 
         try:
             if earns:
-                self._with_month(mark, replace(txn, reconcile=MATCHED), 1, (), line_id, arrival_month)
+                self._with_month(mark, replace(txn, reconcile=MATCHED), 1, (), line_id, book, arrival_month)
             else:
                 tx = Transaction(self.connection)
                 mark(tx)
@@ -439,174 +405,38 @@ class TerminalStore:
 
     def _with_month(
         self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
-        arrival_month: str | None = None, *, stop_when_settled: bool = False,
+        book: MonthBook, arrival_month: str | None = None, *, stop_when_settled: bool = False,
     ) -> None:
         """Write `first` (named "txn"), the month's job input and the claims in one
         transaction. A settled month is read and written under its current sums, with
-        the card's rebate account, so a race with the rebate job is retried, never lost.
-        Raises ClaimExists, or Refused naming "txn"."""
-        settled: AccrualItem | None = None
+        the card's rebate account (`book`'s writes), so a race with the rebate job is
+        retried, never lost. Raises ClaimExists, or Refused naming "txn"."""
+        settled: int | None = None
         for _ in range(MONTH_ATTEMPTS):
             tx = Transaction(self.connection)
             first(tx)
-            self._add_to_month(tx, txn, sign, settled, arrival_month)
+            if txn.kind is not TxnKind.EMONEY_PAYMENT:
+                month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer,
+                                        month=txn.month)
+                tx.put(month, "month")
+            else:
+                for write in book.month_writes(txn, sign, settled, arrival_month):
+                    tx.write(write)
             for claim in claims:
                 tx.claim(claim, by)
             try:
                 tx.commit()
                 return
             except Refused as exc:
-                exc.raise_for_claims_and_writes()
+                for name in exc.names:  # a refused write of the month is read again below, not raised
+                    if isinstance(name, Claim):
+                        raise ClaimExists(name) from exc
                 if "txn" in exc.names or any(isinstance(name, DailyLimit) for name in exc.names):
                     raise
-                settled = self._settled_accrual(txn)
+                settled = book.settled_weighted(txn)
                 if settled is not None and stop_when_settled:
-                    raise MonthSettled(settled.weighted) from exc
+                    raise MonthSettled(settled) from exc
         raise Contended()
-
-    @staticmethod
-    def _add_to_month(
-        tx: Transaction, txn: CardTxn, sign: int, settled: AccrualItem | None, arrival_month: str | None
-    ) -> None:
-        if txn.kind is not TxnKind.EMONEY_PAYMENT:
-            month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer, month=txn.month)
-            tx.put(month, "month")
-            return
-        change = sign * txn.amount * (txn.rebate_bps or 0)
-        accrual = AccrualItem(*keys.accrual(txn.issuer, txn.month, txn.idm))
-        if txn.reconcile == AWAITING:
-            _await_settlement_line(tx, accrual, txn, sign, change)
-            return
-        actions = [
-            AccrualItem.type.set(AccrualItem),
-            AccrualItem.issuer.set(txn.issuer),
-            AccrualItem.month.set(txn.month),
-            AccrualItem.yen.add(sign * txn.amount),
-            AccrualItem.weighted.add(change),
-            AccrualItem.payments.add(sign),
-        ]
-        if txn.reconcile == MATCHED and sign > 0:
-            # The match itself (match_txn): out of the pending sums, off the awaiting list.
-            actions += [AccrualItem.pending_yen.add(-txn.amount), AccrualItem.pending_weighted.add(-change)]
-            tx.delete(awaiting_item(txn.issuer, txn.month, txn.idm, txn.card_seq), "awaiting")
-        if settled is None:
-            tx.update(accrual, actions, "month", AccrualItem.closed.does_not_exist())
-            return
-        tx.update(
-            accrual,
-            actions,
-            "month",
-            (AccrualItem.closed == True) & (AccrualItem.weighted == settled.weighted),  # noqa: E712
-        )
-        earned = rebate_points(settled.weighted + change) - rebate_points(settled.weighted)
-        tx.update(
-            RebateStateItem(*keys.rebate_state(txn.idm)),
-            [
-                RebateStateItem.type.set(RebateStateItem),
-                RebateStateItem.earned.add(earned),
-                RebateStateItem.revision.add(1),
-            ],
-            "account",
-        )
-        if earned > 0 and arrival_month is not None and arrival_month != txn.month:
-            # Unconditional and adding nothing: it only lists the card in a month still open.
-            tx.update(
-                AccrualItem(*keys.accrual(txn.issuer, arrival_month, txn.idm)),
-                [AccrualItem.type.set(AccrualItem), AccrualItem.issuer.set(txn.issuer),
-                 AccrualItem.month.set(arrival_month), AccrualItem.yen.add(0), AccrualItem.weighted.add(0),
-                 AccrualItem.payments.add(0)],
-                "arrival month",
-            )
-
-    @staticmethod
-    def _settled_accrual(txn: CardTxn) -> AccrualItem | None:
-        try:
-            item = AccrualItem.get(*keys.accrual(txn.issuer, txn.month, txn.idm), consistent_read=True)
-        except AccrualItem.DoesNotExist:
-            return None
-        return item if item.closed else None
-
-    # -- the rebate job's input and bookkeeping -----------------------------------------
-
-    def accruals(self, issuer: str, month: str) -> Iterator[Accrual]:
-        """Every card's accrual in the month: one strongly consistent query per shard."""
-        for key in keys.accrual_shards(issuer, month):
-            for item in AccrualItem.query(key, consistent_read=True):
-                yield _accrual(item)
-
-    def rebate_accounts(self, idms: Sequence[str]) -> dict[str, RebateAccount]:
-        """The cards' rebate accounts (a fresh one where none exists), 100 per BatchGetItem."""
-        accounts = {i: RebateAccount(i) for i in idms}
-        for item in RebateStateItem.batch_get([keys.rebate_state(i) for i in idms], consistent_read=True):
-            idm = keys.rebate_state_idm(item.pk)
-            accounts[idm] = RebateAccount(idm, item.earned, item.granted, item.revision)
-        return accounts
-
-    @staticmethod
-    def rebate_settle_writes(
-        issuer: str, accrual: Accrual, account: RebateAccount, due: int, granted: int, error: Callable[[], Exception]
-    ) -> tuple[Write, Write]:
-        """Close the month as read and move the card's account as read; either condition
-        failing (a record or another run got there first) refuses with `error`."""
-        month = Write(
-            AccrualItem(*keys.accrual(issuer, accrual.month, accrual.idm)),
-            error,
-            condition=AccrualItem.closed.does_not_exist() & (AccrualItem.weighted == accrual.weighted),
-            actions=(AccrualItem.closed.set(True), AccrualItem.due.set(due), AccrualItem.granted.set(granted)),
-        )
-        state = RebateStateItem(*keys.rebate_state(accrual.idm))
-        fresh = account.revision is None
-        book = Write(
-            state,
-            error,
-            condition=RebateStateItem.pk.does_not_exist() if fresh else RebateStateItem.revision == account.revision,
-            actions=(
-                RebateStateItem.type.set(RebateStateItem),
-                RebateStateItem.earned.set(account.earned + due),
-                RebateStateItem.granted.set(account.granted + granted),
-                RebateStateItem.revision.set((account.revision or 0) + 1),
-            ),
-        )
-        return month, book
-
-    def commit_writes(self, writes: Sequence[Write]) -> None:
-        """Writes on their own, in one transaction. Raises WriteRefused."""
-        tx = Transaction(self.connection)
-        for write in writes:
-            tx.write(write)
-        try:
-            tx.commit()
-        except Refused as exc:
-            exc.raise_for_claims_and_writes()
-            raise
-
-    def put_rebate_rate(self, rate: RebateRate) -> None:
-        RebateRateItem(
-            *keys.rebate_rate(rate.issuer, rate.rate_id),
-            bps=rate.bps,
-            starts_on=rate.starts_on.isoformat(),
-            ends_on=rate.ends_on.isoformat(),
-            merchant_id=rate.merchant_id,
-        ).save()
-
-    def rebate_rates(self, issuer: str) -> list[RebateRate]:
-        return [
-            RebateRate(
-                rate_id=item.sk.removeprefix(keys.RATE),
-                issuer=issuer,
-                bps=item.bps,
-                starts_on=date.fromisoformat(item.starts_on),
-                ends_on=date.fromisoformat(item.ends_on),
-                merchant_id=item.merchant_id,
-            )
-            for item in RebateRateItem.query(keys.rebate_rates(issuer))
-        ]
-
-    def accrual(self, issuer: str, month: str, idm: str) -> Accrual | None:
-        try:
-            return _accrual(AccrualItem.get(*keys.accrual(issuer, month, idm), consistent_read=True))
-        except AccrualItem.DoesNotExist:
-            return None
 
 
 def _mark_cancelled(tx: Transaction | _Writes, txn: CardTxn, request_id: str, give_back: Sequence[DailyLimit]) -> None:
@@ -628,19 +458,17 @@ class _Writes:
     """Takes what would go into a Transaction (`update`, `put`, by name) as Writes for
     another context's transaction, so one code path decides a record's bookkeeping
     whichever transaction carries it. `errors` names the refusal of a named item's
-    condition; `extra` adds actions to a named update."""
+    condition."""
 
-    def __init__(self, errors: dict[str, Callable[[], Exception]], extra: dict[str, list] | None = None) -> None:
+    def __init__(self, errors: dict[str, Callable[[], Exception]]) -> None:
         self._errors = errors
-        self._extra = extra or {}
         self._writes: list[Write] = []
 
     def _error(self, name: object) -> Callable[[], Exception]:
         return self._errors.get(name, Contended) if isinstance(name, str) else Contended
 
     def update(self, item: TableItem, actions: list, name: object, condition: object = None) -> None:
-        extra = self._extra.get(name, []) if isinstance(name, str) else []
-        self._writes.append(Write(item, self._error(name), condition, (*actions, *extra)))
+        self._writes.append(Write(item, self._error(name), condition, tuple(actions)))
 
     def put(self, item: TableItem, name: object, condition: object = None) -> None:
         self._writes.append(Write(item, self._error(name), condition))
@@ -668,37 +496,6 @@ def _count_day(tx: Transaction | _Writes, limit: DailyLimit, amount: int) -> Non
     if amount > 0:
         condition = DayTotalItem.yen.does_not_exist() | (DayTotalItem.yen <= limit.limit - amount)
     tx.update(DayTotalItem(*key), actions, limit, condition)
-def _await_settlement_line(tx: Transaction, accrual: AccrualItem, txn: CardTxn, sign: int, change: int) -> None:
-    """Reconciliation: a payment awaiting its settlement line adds to (a cancel takes from)
-    the month's pending sums only, which earn nothing, settled month or not, so no
-    condition; it is listed as awaiting (a cancel takes it off the list)."""
-    tx.update(
-        accrual,
-        [AccrualItem.type.set(AccrualItem), AccrualItem.issuer.set(txn.issuer), AccrualItem.month.set(txn.month),
-         # The sums that earn exist (as 0) for the rebate job's condition on them.
-         AccrualItem.yen.add(0), AccrualItem.weighted.add(0), AccrualItem.payments.add(0),
-         AccrualItem.pending_yen.add(sign * txn.amount), AccrualItem.pending_weighted.add(change)],
-        "month",
-    )
-    listed = awaiting_item(txn.issuer, txn.month, txn.idm, txn.card_seq, amount=txn.amount, at=txn.at,
-                           terminal_id=txn.terminal_id)
-    if sign > 0:
-        tx.put(listed, "awaiting")
-    else:
-        tx.delete(listed, "awaiting")
-
-
-def _accrual(item: AccrualItem) -> Accrual:
-    return Accrual(
-        idm=keys.accrual_idm(item.sk),
-        month=item.month,
-        yen=item.yen,
-        weighted=item.weighted,
-        payments=item.payments,
-        closed=bool(item.closed),
-    )
-
-
 def _merchant(item: MerchantItem) -> Merchant:
     return Merchant(
         merchant_id=item.sk.removeprefix(keys.MERCHANT),

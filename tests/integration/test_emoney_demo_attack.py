@@ -20,7 +20,7 @@ def record(w: World, idm: str, amount: int, seq: int, at) -> tuple[int, dict]:
 
 def test_a_terminal_key_cannot_mint_points_through_emoney_records(world):  # noqa: F811
     card = world.card(1)  # 5,000 pt from the city
-    store = world.terminals.store
+    rebates = world.terminals.rebates
 
     # 1. A payment of 10,000,000 yen is no card's payment.
     status, body = record(world, card, 10_000_000, 1, jst(2022, 10, 10, 10))
@@ -40,7 +40,7 @@ def test_a_terminal_key_cannot_mint_points_through_emoney_records(world):  # noq
             if status != 200:
                 refused.append(body["code"])
     assert len(refused) == 60 - 50 and set(refused) == {"terminal_daily_limit"}  # 50 × 19,999 ≤ 1,000,000
-    assert store.accrual("niimi", "2022-10", card).yen == 5 * 19_999
+    assert rebates.accrual("niimi", "2022-10", card).yen == 5 * 19_999
 
     # 3. A payment of 20,000 yen is rebated, then cancelled: the rebate goes back at once.
     victim = world.card(20)
@@ -58,5 +58,5 @@ def test_a_terminal_key_cannot_mint_points_through_emoney_records(world):  # noq
         f"{V1}/point-payments", {"request_id": "spend-the-rebate", "idm": victim, "amount": 5200}, world.clock.now)
     assert (status, body["code"], body["balance"]) == (409, "insufficient_points", 5000)
     assert world.ledger.totals(victim)[Op.SPEND] == 0
-    account = store.rebate_accounts([victim])[victim]
+    account = rebates.rebate_accounts([victim])[victim]
     assert (account.earned, account.granted, account.carried) == (0, 0, 0)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.ledger.domain import Actor, Source
-from chalicelib.terminals.domain import Accrual
+from chalicelib.rebates.domain import Accrual
 from tests.integration.test_admin_cli import creds, fields, gateway, run  # noqa: F401  (fixtures)
 from tests.operators import AdminClient, operators, with_identity  # noqa: F401  (fixtures)
 from tests.terminals import register_demo
@@ -67,7 +67,7 @@ def test_exactly_20000_yen_is_recorded(tills, terminal_service):
     assert tills["store"].post(f"{V1}/emoney-payments", payment(1, 20_000))[0] == 200
     assert tills["charger"].post(f"{V1}/charges", charge(1, 20_000))[0] == 200
     month = datetime.now(UTC).astimezone(JST).strftime("%Y-%m")
-    assert terminal_service.store.accrual("niimi", month, IDM) == Accrual(IDM, month, 20_000, 20_000 * 100, 1)
+    assert terminal_service.rebates.accrual("niimi", month, IDM) == Accrual(IDM, month, 20_000, 20_000 * 100, 1)
 
 
 def test_the_service_refuses_an_amount_over_the_cap_whatever_the_caller(tills, terminal_service):
@@ -119,7 +119,7 @@ def test_many_records_just_under_the_cap_stop_at_the_cards_daily_limit(tills, te
     assert till.post(f"{V1}/emoney-payments", payment(7, 5))[0] == 200
     assert till.post(f"{V1}/emoney-payments", {**payment(1, 19_999), "request_id": "resend"})[1]["duplicate"] is True
     month = datetime.now(UTC).astimezone(JST).strftime("%Y-%m")
-    assert terminal_service.store.accrual("niimi", month, IDM).yen == 100_000
+    assert terminal_service.rebates.accrual("niimi", month, IDM).yen == 100_000
     # charges count apart from payments: the card's charges today are still allowed
     assert tills["charger"].post(f"{V1}/charges", charge(1, 20_000))[0] == 200
 
@@ -197,7 +197,7 @@ def test_records_at_once_cannot_overshoot_the_limit(tills, terminal_service, led
         t.join()
     assert sorted(outcomes) == ["recorded"] * 5 + ["refused"] * 7
     month = datetime.now(UTC).astimezone(JST).strftime("%Y-%m")
-    assert terminal_service.store.accrual("niimi", month, IDM).yen == 100_000
+    assert terminal_service.rebates.accrual("niimi", month, IDM).yen == 100_000
 
 
 def test_a_payment_cancelled_the_day_it_was_recorded_gives_its_day_back(tills, terminal_service, ledger):

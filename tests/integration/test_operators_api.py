@@ -355,7 +355,7 @@ def test_merchants_terminals_events_and_rates(admin, terminal_service):
 
     rate = {"rate_id": "R-1", "bps": 200, "starts_on": "2023-07-01", "ends_on": "2023-07-31", "merchant_id": "M-1"}
     assert admin.post("/rebate-rates", rate)[0] == 200
-    assert [r.bps for r in terminal_service.store.rebate_rates("niimi")] == [200]
+    assert [r.bps for r in terminal_service.rebates.rates("niimi")] == [200]
     assert admin.get("/merchants", issuer="nowhere")[1]["code"] == "unknown_issuer"
 
 

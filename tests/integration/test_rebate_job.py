@@ -16,7 +16,7 @@ from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.rebate import JOB, run_rebates
 from chalicelib.ledger.domain import Actor, Op, Source, expiry_date
 from chalicelib.ledger.keys import SHARDS
-from chalicelib.terminals.domain import RebateRate
+from chalicelib.rebates.domain import RebateRate
 from tests.terminals import register_demo
 
 V1 = "/api/terminal/v1"
@@ -55,7 +55,7 @@ class World:
 
     def rebate(self, day: date, **kwargs):
         self.clock.set(day)
-        return run_rebates(self.ledger, self.terminals.store, "niimi", on=day, **kwargs)
+        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day, **kwargs)
 
     def rebates(self, idm: str) -> list[tuple[date, int, date]]:
         """The card's rebate grants: (day, points, last valid day), oldest first."""
@@ -144,7 +144,7 @@ def test_a_cancel_after_its_month_is_granted_takes_the_difference_back_from_that
     assert (movement.op, movement.amount, movement.expires_on) == (Op.VOID, 50, lot_expires)
     rebate_lot = next(lot for lot in world.ledger.card(card).lots if lot.source is Source.REBATE)
     assert (rebate_lot.amount, rebate_lot.remaining) == (150, 100)
-    account = world.terminals.store.rebate_accounts([card])[card]
+    account = world.terminals.rebates.rebate_accounts([card])[card]
     assert (account.earned, account.granted) == (100, 100)  # nothing left to carry: no double deduction
 
     world.cancel(card, refunded, date(2022, 12, 2))  # the clerk's retry: the same answer, nothing taken twice
@@ -166,7 +166,7 @@ def test_what_the_lot_no_longer_holds_is_taken_from_the_next_rebates_never_below
     world.cancel(card, refunded, date(2022, 12, 1))  # 50 owed: the lot's 20, and 30 carried
     assert [e.movements[0].amount for e in clawbacks(world, card)] == [20]
     assert world.ledger.balance(card).balance == 0  # never below what the lot held
-    account = world.terminals.store.rebate_accounts([card])[card]
+    account = world.terminals.rebates.rebate_accounts([card])[card]
     assert (account.earned, account.granted, account.carried) == (100, 130, -30)
 
     world.pay(card, 3_000, jst(2022, 11, 15))  # November earns 30
@@ -177,7 +177,7 @@ def test_what_the_lot_no_longer_holds_is_taken_from_the_next_rebates_never_below
     assert (december.points, december.withheld) == (40, 0)
     assert world.rebates(card) == [(date(2022, 11, 30), 150, date(2023, 5, 29)),
                                    (date(2023, 1, 31), 40, date(2023, 7, 30))]
-    account = world.terminals.store.rebate_accounts([card])[card]
+    account = world.terminals.rebates.rebate_accounts([card])[card]
     assert (account.earned, account.granted) == (100 + 30 + 40, 130 + 40)
 
 
@@ -193,7 +193,7 @@ def test_a_cancel_whose_months_lot_is_gone_is_carried_as_before(world):
     world.cancel(card, refunded, date(2023, 6, 1))  # the October lot ended on 2023-05-29
     assert clawbacks(world, card) == []
     assert world.ledger.balance(card).balance == balance
-    assert world.terminals.store.rebate_accounts([card])[card].carried == -50
+    assert world.terminals.rebates.rebate_accounts([card])[card].carried == -50
 
 
 def test_a_payment_recorded_after_its_month_is_settled_is_added_to_the_next_rebate(world):
@@ -254,7 +254,7 @@ def test_two_runs_at_once_grant_each_card_once(world):
 
     def run() -> None:
         try:
-            run_rebates(world.ledger, world.terminals.store, "niimi", on=date(2022, 11, 30))
+            run_rebates(world.ledger, world.terminals.rebates, "niimi", on=date(2022, 11, 30))
         except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
             errors.append(exc)
 
@@ -272,22 +272,22 @@ def test_a_cancel_landing_between_the_jobs_read_and_write_is_counted(world, monk
     card = world.card(1)
     world.pay(card, 10_000, jst(2022, 10, 10))
     refunded, _ = world.pay(card, 4_000, jst(2022, 10, 11))
-    store = world.terminals.store
-    read_accounts = store.rebate_accounts
+    store, rebates = world.terminals.store, world.terminals.rebates
+    read_accounts = rebates.rebate_accounts
     landed: list[int] = []
 
     def accounts_then_a_cancel(idms):
         accounts = read_accounts(idms)
         if not landed:  # the job has read the month (140 pt); the clerk cancels now
             txn, _ = store.get_txn(card, refunded)
-            store.cancel_txn(txn, "late-cancel", [])
+            store.cancel_txn(txn, "late-cancel", [], book=rebates)
             landed.append(refunded)
         return accounts
 
-    monkeypatch.setattr(store, "rebate_accounts", accounts_then_a_cancel)
+    monkeypatch.setattr(rebates, "rebate_accounts", accounts_then_a_cancel)
     world.rebate(date(2022, 11, 30))
     assert landed and [points for _, points, _ in world.rebates(card)] == [100]
-    assert store.accrual("niimi", "2022-10", card).closed
+    assert rebates.accrual("niimi", "2022-10", card).closed
 
 
 def test_a_rebate_taken_back_while_the_job_settles_the_next_month_is_counted_once(world, monkeypatch):
@@ -296,8 +296,8 @@ def test_a_rebate_taken_back_while_the_job_settles_the_next_month_is_counted_onc
     refunded, _ = world.pay(card, 5_000, jst(2022, 10, 11))
     world.rebate(date(2022, 11, 30))
     world.pay(card, 3_000, jst(2022, 11, 15))
-    store = world.terminals.store
-    read_accounts = store.rebate_accounts
+    rebates = world.terminals.rebates
+    read_accounts = rebates.rebate_accounts
     landed: list[int] = []
 
     def accounts_then_a_cancel(idms):
@@ -307,7 +307,7 @@ def test_a_rebate_taken_back_while_the_job_settles_the_next_month_is_counted_onc
             landed.append(refunded)
         return accounts
 
-    monkeypatch.setattr(store, "rebate_accounts", accounts_then_a_cancel)
+    monkeypatch.setattr(rebates, "rebate_accounts", accounts_then_a_cancel)
     november = world.rebate(date(2022, 12, 28))
     assert landed and (november.points, november.withheld) == (30, 0)  # the 50 came from October's lot
     assert [e.movements[0].amount for e in clawbacks(world, card)] == [50]
@@ -372,7 +372,7 @@ def test_cancels_at_once_take_the_rebate_back_once(world):
     assert len(outcomes) == 4 and len(set(outcomes) - {"refused"}) == 1  # one cancel (and its retries) won
     assert [e.movements[0].amount for e in clawbacks(world, card)] == [50]
     assert world.ledger.balance(card).balance == 5000 + 100
-    account = world.terminals.store.rebate_accounts([card])[card]
+    account = world.terminals.rebates.rebate_accounts([card])[card]
     assert (account.earned, account.granted) == (100, 100)
 
 
@@ -391,7 +391,7 @@ def test_the_cost_follows_the_cards_that_paid(world):
 
     events.register("provide-client-params.dynamodb", hook, unique_id="test-rebate-count")
     try:
-        report = run_rebates(world.ledger, world.terminals.store, "niimi", on=date(2022, 11, 30))
+        report = run_rebates(world.ledger, world.terminals.rebates, "niimi", on=date(2022, 11, 30))
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-rebate-count")
 

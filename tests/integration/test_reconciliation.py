@@ -84,7 +84,7 @@ class World:
         kw.setdefault("now", self.ticks)
         return Importer(self.ledger, self.terminals, RunStore(self.ledger.store.table),
                         ImportFiles(self.s3, IMPORTS, REPORTS),
-                        reconciliation=Reconciliation(self.ledger, self.terminals.store), **kw)
+                        reconciliation=Reconciliation(self.ledger, self.terminals), **kw)
 
     def put(self, name: str, lines: list[str]) -> str:
         key = f"niimi/emoney-settlements/{name}.csv"
@@ -105,14 +105,14 @@ class World:
 
     def rebate(self, day: date):
         self.clock.set(day)
-        return run_rebates(self.ledger, self.terminals.store, "niimi", on=day)
+        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day)
 
     def rebates(self, idm: str) -> list[tuple[date, int]]:
         return [(e.day, e.result["granted"]) for e in reversed(self.ledger.history(idm, limit=100).entries)
                 if e.kind == "grant" and e.result["source"] == "rebate"]
 
     def report(self, month: str) -> list[list[str]]:
-        rows = Reconciliation(self.ledger, self.terminals.store).report_rows(self.ledger.issuer("niimi"), month)
+        rows = Reconciliation(self.ledger, self.terminals).report_rows(self.ledger.issuer("niimi"), month)
         body = report_domain.to_csv(recon.HEADER, rows)
         assert body.startswith("\ufeff".encode())
         return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
@@ -208,7 +208,7 @@ def test_each_line_matches_once_and_a_file_imported_again_changes_nothing(world)
 
     world.rebate(date(2022, 11, 30))
     assert world.rebates(idm) == [(date(2022, 11, 30), 150)]  # floor(15,000 × 1 %): each payment once
-    assert world.terminals.store.accrual("niimi", "2022-10", idm).weighted == 15_000 * 100
+    assert world.terminals.rebates.accrual("niimi", "2022-10", idm).weighted == 15_000 * 100
 
 
 def test_a_run_killed_between_chunks_resumes_and_matches_each_line_once(world):
@@ -335,7 +335,7 @@ def test_the_reconciliation_report_is_written_with_the_months_reports_and_fresh_
 
     idm, number = world.card(1)
     world.pay(idm, 4_000, jst(2022, 10, 10))
-    recon_service = Reconciliation(world.ledger, world.terminals.store)
+    recon_service = Reconciliation(world.ledger, world.terminals)
     s3 = b3.client("s3", region_name=REGION)
     reports = Reports(ReportStore(store.table, s3, REPORTS, anchors_bucket=REPORTS), lambda issuer: {},
                       lambda issuer, month: recon_service.report_rows(world.ledger.issuer(issuer), month))
@@ -403,8 +403,9 @@ def test_a_cancel_that_read_the_record_before_its_match_cancels_it_as_matched(wo
     seq = world.pay(idm, 6_000, jst(2022, 10, 5))
     stale, _ = world.terminals.store.get_txn(idm, seq)
     world.settle("2022-10", [line(number, seq, 6_000, "2022-10-05 12:00")], date(2022, 10, 25))
-    world.terminals.store.cancel_txn(stale, "x-stale", [])  # the match landed between its read and its write
-    accrual = world.terminals.store.accrual("niimi", "2022-10", idm)
+    # The match landed between its read and its write.
+    world.terminals.store.cancel_txn(stale, "x-stale", [], book=world.terminals.rebates)
+    accrual = world.terminals.rebates.accrual("niimi", "2022-10", idm)
     assert (accrual.yen, accrual.weighted) == (0, 0)
     world.rebate(date(2022, 11, 30))
     assert world.rebates(idm) == []

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.ledger.domain import Actor, Source
-from chalicelib.terminals.domain import Accrual, TerminalStatus
+from chalicelib.rebates.domain import Accrual
+from chalicelib.terminals.domain import TerminalStatus
 from tests.terminals import SignedTerminal, new_key, register_demo
 
 V1 = "/api/terminal/v1"
@@ -119,7 +120,7 @@ def test_emoney_payments_are_recorded_once_per_card_sequence_number(tills, termi
     other = {**record, "request_id": "e2", "amount": 999}
     status, body = till.post_at(f"{V1}/emoney-payments", other, terminal_service.clock.now)
     assert (status, body["code"]) == (409, "record_conflict")
-    accrual = terminal_service.store.accrual("niimi", "2026-10", IDM)
+    accrual = terminal_service.rebates.accrual("niimi", "2026-10", IDM)
     assert (accrual.yen, accrual.weighted, accrual.payments) == (12345, 12345 * 100, 1)
 
 
@@ -128,7 +129,7 @@ def test_merchant_rebate_rate_and_emoney_cancel(tills, terminal_service):
     month = now.astimezone(JST).strftime("%Y-%m")
     record = {"request_id": "e1", "idm": IDM, "amount": 1000, "paid_at": now.isoformat(), "card_seq": 5}
     assert tills["store2"].post(f"{V1}/emoney-payments", record)[0] == 200
-    assert terminal_service.store.accrual("niimi", month, IDM) == Accrual(IDM, month, 1000, 200_000, 1)
+    assert terminal_service.rebates.accrual("niimi", month, IDM) == Accrual(IDM, month, 1000, 200_000, 1)
     cancel = {"request_id": "ec1", "idm": IDM, "card_seq": 5}
     status, body = tills["store"].post(f"{V1}/emoney-payments/cancel", cancel)
     assert (status, body["code"]) == (404, "not_found")  # not this merchant's payment
@@ -137,7 +138,7 @@ def test_merchant_rebate_rate_and_emoney_cancel(tills, terminal_service):
     assert tills["store2"].post(f"{V1}/emoney-payments/cancel", cancel)[0] == 200  # a retry: same answer
     status, body = tills["store2"].post(f"{V1}/emoney-payments/cancel", {**cancel, "request_id": "ec2"})
     assert (status, body["code"]) == (409, "already_cancelled")
-    assert terminal_service.store.accrual("niimi", month, IDM) == Accrual(IDM, month, 0, 0, 0)
+    assert terminal_service.rebates.accrual("niimi", month, IDM) == Accrual(IDM, month, 0, 0, 0)
 
 
 def test_charges_are_recorded_with_their_kind(tills, terminal_service):

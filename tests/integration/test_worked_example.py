@@ -36,7 +36,7 @@ def test_the_worked_example_of_section_11(api, terminal_service, ledger, clock):
         while day <= last:
             at(day, 0)
             run_expiry(ledger, "niimi", on=day)
-            run_rebates(ledger, terminal_service.store, "niimi", on=day)
+            run_rebates(ledger, terminal_service.rebates, "niimi", on=day)
             day += timedelta(days=1)
 
     def balance() -> dict:

@@ -9,8 +9,9 @@ import pytest
 
 from chalicelib.ledger.domain import Actor, Entry, Lot, Op, Source, Totals, invariant_violations, take_back
 from chalicelib.mypage.domain import entry_label, net_points
+from chalicelib.rebates.domain import rebate_owed_back
 from chalicelib.reports.domain import VOIDED, Bucket, Kind, tallies
-from chalicelib.terminals.domain import CardTxn, TxnKind, rebate_owed_back
+from chalicelib.terminals.domain import CardTxn, TxnKind
 
 DAY = date(2022, 12, 1)
 INITIAL = Lot("1", 5000, 5000, datetime(2022, 10, 24, tzinfo=UTC), date(2022, 10, 24), date(2023, 4, 23),
