@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.ledger.domain import Issuer
-from tests.fakes.ledger import FakeCardStore
+from tests.fakes.ledger import FakeCardStore, with_test_issuers
 
 
 @pytest.fixture
 def fake_card_store() -> FakeCardStore:
-    s = FakeCardStore()
-    s.put_issuer(Issuer("niimi"))
-    s.put_issuer(Issuer("okayama", point_name="おかやまポイント"))
-    return s
+    return with_test_issuers(FakeCardStore())

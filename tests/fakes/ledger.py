@@ -200,3 +200,10 @@ class FakeCardStore:
                 raise ClaimExists(claim)
         for claim in claims:
             self.claims[(claim.pk, claim.sk)] = by
+
+
+def with_test_issuers(store: FakeCardStore) -> FakeCardStore:
+    """The issuers tests/conftest.py's `store` has: `niimi`, and `okayama` with its point name."""
+    store.put_issuer(Issuer("niimi"))
+    store.put_issuer(Issuer("okayama", point_name="おかやまポイント"))
+    return store
