@@ -16,8 +16,9 @@ from chalicelib.ledger.domain import Actor, Card, CardStatus, Entry, Issuer, Lot
 from chalicelib.ledger.errors import CardAlreadyExists, InitialAlreadyGranted
 from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.store import CardWrite, Commit, RequestExists, StoredEntry, StoredRequest, VersionConflict
-from chalicelib.table import Claim, ClaimExists
+from chalicelib.table import Claim, ClaimExists, ClaimItem, Write
 from tests.conftest import Clock
+from tests.fakes.ledger import FakeCannotWrite
 from tests.ledger_checks import assert_ledger_sound
 
 AT = datetime(2022, 10, 24, 1, 0, tzinfo=timezone.utc)
@@ -252,6 +253,15 @@ class TestFake(CardStoreCases):
     @pytest.fixture
     def store(self, fake_card_store):
         return fake_card_store
+
+    def test_another_contexts_writes_are_refused_and_nothing_is_written(self, store):
+        """The fake keeps no other context's items: a Commit carrying a `Write` (the
+        reports' aggregates, a rebate's bookkeeping) belongs on moto."""
+        store.add_card(card(1))
+        write = Write(ClaimItem("X#1", "X", by="e1"), error=InitialAlreadyGranted)
+        with pytest.raises(FakeCannotWrite):
+            store.commit(Commit([change(store, 1, "e1")], request("e1", 1), writes=(write,)))
+        assert store.get_request("e1") is None and store.get_card(idm(1)).version == 1
 
 
 class TestDynamoDB(CardStoreCases):
