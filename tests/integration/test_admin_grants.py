@@ -1,5 +1,6 @@
 """Admin grants to a list of cards: exactly once per (list, card), resumable, and every
-refused row reported with its reason."""
+refused row reported with its reason. Rules through the ledger's public face: the ledger
+runs on the in-memory store (tests/fakes/), its invariants checked after each test."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import pytest
 from chalicelib.job_progress import JobInterrupted
 from chalicelib.jobs.admin_grants import GrantRow, grant_list
 from chalicelib.ledger.domain import Actor
+from tests.fakes import fixtures as fakes
 
 OPS = Actor("operator", "arn:aws:iam::123456789012:user/ops")
 CARDS = [(f"{n:016x}", f"JW{n:015d}") for n in range(1, 6)]
+
+unchecked_ledger = fakes.unchecked_ledger
 
 
 @pytest.fixture

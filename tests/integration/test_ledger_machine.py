@@ -1,4 +1,7 @@
-"""A hypothesis state machine over the moto-backed ledger.
+"""A hypothesis state machine over the ledger: its full run on the in-memory CardStore
+(tests/fakes/ledger.py, which tests/contract/ holds to the real store's behaviour), and a
+shorter run on the moto-backed store with the reports' aggregates, so DynamoDB's
+conditions and transactions are still exercised.
 
 Grants (an initial one once per card), spends with and without shortfall, cancels (by
 the right and the wrong merchant), voids, damage reissues, time jumps across expiry
@@ -27,6 +30,7 @@ from chalicelib.reports.store import ledger_aggregates
 from chalicelib.table import Table
 from localdev.moto_serial import serialize_dynamodb
 from tests.conftest import Clock
+from tests.fakes.ledger import FakeCardStore
 from tests.ledger_checks import card_problems
 
 SHOP = Actor("terminal", "T-1", merchant="M-1")
@@ -50,7 +54,8 @@ def machine_store():
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    store: CardStore
+    store: CardStore | FakeCardStore
+    extra_writes = None  # the reports' aggregates on moto; the fake takes no other context's writes
 
     cards = Bundle("cards")
     spends = Bundle("spends")
@@ -58,7 +63,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock(datetime(2022, 10, 24, 1, tzinfo=timezone.utc))
-        self.ledger = Ledger(self.store, clock=self.clock, extra_writes=ledger_aggregates)
+        self.ledger = Ledger(self.store, clock=self.clock, extra_writes=self.extra_writes)
         self.run = next(_ids)
         self.idms: list[str] = []
         self.done: dict[str, tuple[object, dict]] = {}  # request id → (how to repeat it, its result)
@@ -205,12 +210,13 @@ class LedgerMachine(RuleBasedStateMachine):
         assert not problems, problems
 
 
-def test_ledger_state_machine(machine_store):
-    LedgerMachine.store = machine_store
+def _run(store, extra_writes, *, examples: int, steps: int) -> None:
+    LedgerMachine.store = store
+    LedgerMachine.extra_writes = staticmethod(extra_writes) if extra_writes else None  # not a method
     run = LedgerMachine.TestCase
     run.settings = settings(
-        max_examples=25,
-        stateful_step_count=25,
+        max_examples=examples,
+        stateful_step_count=steps,
         deadline=None,
         # Shrinking a failing run of this machine can take many minutes; the unshrunk
         # steps are printed and are enough to reproduce it.
@@ -218,3 +224,17 @@ def test_ledger_state_machine(machine_store):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     run().runTest()
+
+
+def test_ledger_state_machine():
+    """The rules, on the in-memory store: four times the examples the moto run once had
+    (25), at a fraction of its time."""
+    store = FakeCardStore()
+    store.put_issuer(Issuer("niimi"))
+    _run(store, None, examples=100, steps=25)
+
+
+def test_ledger_state_machine_on_dynamodb(machine_store):
+    """The same machine on moto, with the reports' aggregates in every transaction:
+    fewer examples, enough to run every rule against DynamoDB's conditions."""
+    _run(machine_store, ledger_aggregates, examples=5, steps=25)

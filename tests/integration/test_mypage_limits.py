@@ -1,7 +1,8 @@
-"""MyPage's attempt limits (SPEC §8), each tried as an attacker would through the API on
-moto: birth dates ground down over many addresses, reset codes ground down over a day,
-a stranger locking the owner out, common passwords, malformed addresses, and answers that
-tell a registered address from an unknown one. Each test failed on d5007d4."""
+"""MyPage's attempt limits (SPEC §8), each tried as an attacker would through the API,
+its stores in memory (tests/fakes/) and its mail on moto: birth dates ground down over
+many addresses, reset codes ground down over a day, a stranger locking the owner out,
+common passwords, malformed addresses, and answers that tell a registered address from
+an unknown one. Each test failed on d5007d4."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.mypage import domain
+from tests.fakes import fixtures as fakes
 from tests.integration import test_mypage_api as base
 from tests.integration.test_mypage_api import CARD, EMAIL, FAMILY, JSON, ORIGIN_KEY, Browser, P, sign_up
 from tests.integration.test_observability import emf, metric_values
 
 cards = base.cards  # the same fixtures: two issued cards, the API behind CloudFront
 behind_cloudfront = base.behind_cloudfront
+# The limits are rules, not DynamoDB: the services run on the in-memory stores
+# (tests/fakes/fixtures.py); `store` (the moto table) is still there for the test of
+# requests racing for one counter.
+unchecked_ledger = fakes.unchecked_ledger
+terminal_service = fakes.terminal_service
+mypage_service = fakes.mypage_service
 
 PASSWORD = "correct horse 1"
 NOTICE = "確認コードの受け付けを本日停止しました"
