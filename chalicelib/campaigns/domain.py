@@ -12,7 +12,7 @@ MyNumber Point campaign on ICOCA does (seeds 001/002):
 
 A card gets at most one grant per campaign, whichever comes first.
 
-Which day the job reads which month's list of charging cards (`sweep_days`): a month M
+Which day the job reads which month's list of charging cards (`sweeps`): a month M
 on its reward day (cards that reached the threshold in M charged in M), every month on
 the settlement day, and M once more when no charge of M can still be recorded (a
 terminal may send a record up to `late_days` after the charge), so a late record is

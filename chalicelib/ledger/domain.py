@@ -10,7 +10,7 @@ movements, each moving points into or out of one lot:
 
 A rebate taken back (entry kind ``rebate_clawback``) is a void of its rebate lot.
 
-Invariants (checked after every ledger test, see ``check_invariants``):
+Invariants (checked after every ledger test, see ``invariant_violations``):
 
     balance(lots, day)  == sum of remaining over lots live on that day
     every lot's remaining >= 0
