@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.job_progress import JobInterrupted
-from chalicelib.jobs.admin_grants import GrantRow, grant_list
 from chalicelib.ledger.domain import Actor
+from chalicelib.operators.grants import GrantRow, grant_list
 
 OPS = Actor("operator", "arn:aws:iam::123456789012:user/ops")
 CARDS = [(f"{n:016x}", f"JW{n:015d}") for n in range(1, 6)]
