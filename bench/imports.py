@@ -50,7 +50,6 @@ from chalicelib.terminals.store import TerminalStore  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 REGION = "ap-northeast-1"
-TABLE = "bench-imports"
 IMPORTS, REPORTS = "bench-imports", "bench-reports"
 ISSUER = "niimi"
 TARGET = 30_000
@@ -67,7 +66,7 @@ def cards_file(count: int) -> bytes:
 def run(count: int) -> tuple[float, dict[str, int]]:
     serialize_dynamodb()
     with mock_aws():
-        table = Table(TABLE, REGION)
+        table = Table.from_settings()  # the table the models are bound to (the settings')
         table.create()
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))

@@ -61,7 +61,6 @@ from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 observability.logger().setLevel("WARNING")
 
 REGION = "ap-northeast-1"
-TABLE = "bench-jobs"
 ISSUER = "niimi"
 POINTS = 1000
 GRANTED_ON = date(2022, 10, 24)  # + 6 months: last valid day 2023-04-23
@@ -133,7 +132,7 @@ class Run:
 def run_once(job: str, count: int) -> Run:
     serialize_dynamodb()
     with mock_aws():
-        table = Table(TABLE, REGION)
+        table = Table.from_settings()  # the table the models are bound to (the settings')
         table.create()
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))

@@ -188,6 +188,10 @@ class LocalStack:
         return self
 
     def _load(self) -> None:
+        # The models are bound to the table the settings name when chalicelib.table is first
+        # imported (here, below): the stage's table on moto's server, as for the API. Table()
+        # refuses if this process was bound to another one before.
+        os.environ.update(CHIIKI_TABLE=stage_env()["CHIIKI_TABLE"], CHIIKI_DYNAMODB_ENDPOINT=self.moto_url)
         from chalicelib.ledger.service import Ledger
         from chalicelib.ledger.store import CardStore
         from chalicelib.reports.store import ledger_aggregates
