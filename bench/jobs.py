@@ -145,7 +145,7 @@ def run_once(job: str, count: int) -> Run:
             expected, op = 123, Op.GRANT
         else:
             ledger = Ledger(store, clock=clock_at(RUN_DAY), extra_writes=ledger_aggregates)
-            work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)  # noqa: E731
+            work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE, state=JobState(table))  # noqa: E731
             expected, op = POINTS, Op.EXPIRE
         ledger.issuer(ISSUER)  # warm: read once per container
 

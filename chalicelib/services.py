@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .campaigns.service import Campaigns
     from .imports.service import Importer
+    from .job_progress import JobState
     from .ledger.service import Ledger
     from .mail import Mailer
     from .mypage.members import Members
@@ -121,7 +123,8 @@ def members() -> Members:
 
 @lru_cache(maxsize=1)
 def mailer() -> Mailer:
-    """SES itself: the send-mail function and the reminders job (not a request path)."""
+    """SES itself: the send-mail function and the reminders job, scheduled or run by hand
+    through the admin API (not a request path)."""
     from .mail import Mailer
 
     s = settings()
@@ -136,16 +139,27 @@ def send_queued_mail(records: list[dict]) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def operators() -> Operators:
+def job_state() -> JobState:
+    """Where each daily job left off, per issuer (the jobs, and the admin API's job runs)."""
+    from .job_progress import JobState
+
+    return JobState(table())
+
+
+@lru_cache(maxsize=1)
+def campaigns() -> Campaigns:
     from .campaigns.service import Campaigns
     from .campaigns.store import CampaignStore
-    from .mail import Mailer
+
+    return Campaigns(ledger(), CampaignStore(table()))
+
+
+@lru_cache(maxsize=1)
+def operators() -> Operators:
     from .operators.service import Operators
 
-    s = settings()
-    mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
-    campaigns = Campaigns(ledger(), CampaignStore(table()))
-    return Operators(ledger(), terminals(), members(), campaigns, mailer=lambda: mailer)
+    # SES itself (mailer(), built on first use): only the reminders job, run by hand, sends mail.
+    return Operators(ledger(), terminals(), members(), campaigns(), mailer=mailer, job_state=job_state())
 
 
 @lru_cache(maxsize=1)

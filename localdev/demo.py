@@ -216,6 +216,7 @@ def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc
     from chalicelib.campaigns.domain import Campaign
     from chalicelib.campaigns.errors import CampaignExists
     from chalicelib.campaigns.service import Campaigns
+    from chalicelib.campaigns.store import CampaignStore
     from chalicelib.terminals.domain import CardTxn, TxnKind
     from chalicelib.terminals.store import TxnExists, txn_fingerprint
 
@@ -251,7 +252,7 @@ def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc
     record(TxnKind.EMONEY_PAYMENT, 1, 8_000, "demo-merchant")
     demo.steps.append(f"{paid} e-money 8,000 yen at にいみ精肉店: rebate job grants 80 pt (its day has passed)")
 
-    campaigns = Campaigns(ledger)
+    campaigns = Campaigns(ledger, CampaignStore(ledger.table))
     try:
         campaigns.create(Campaign(ISSUER, CAMPAIGN, "チャージでポイント（デモ）", 2500, 5000, 20_000, 18,
                                   _months_back(today, 3).replace(day=1), _months_back(today, -3).replace(day=1),

@@ -17,6 +17,7 @@ from datetime import date
 
 from ..campaigns.domain import Campaign, Enrolment
 from ..campaigns.service import Campaigns
+from ..job_progress import JobState
 from ..ledger.domain import Actor, Card, CardStatus
 from ..ledger.errors import CardAlreadyExists, CardClosed, CardNotFound, InvalidRequest, WrongIssuer
 from ..ledger.service import Ledger
@@ -56,12 +57,15 @@ class Operators:
         members: Members,
         campaigns: Campaigns,
         mailer: Callable[[], object],
+        *,
+        job_state: JobState,
     ) -> None:
         self.ledger = ledger
         self.terminals = terminals
         self.members = members
         self.campaigns = campaigns
         self.mailer = mailer  # built on first use: only the reminders job sends mail
+        self.job_state = job_state  # where each job left off (a job run by hand)
 
     # -- cards ---------------------------------------------------------------------
 
@@ -271,7 +275,7 @@ class Operators:
         if name == "expiry":
             from ..jobs.expiry import run_expiry
 
-            return lambda issuer, on: run_expiry(self.ledger, issuer, on=on)
+            return lambda issuer, on: run_expiry(self.ledger, issuer, on=on, state=self.job_state)
         if name == "rebates":
             from ..jobs.rebate import run_rebates
 
@@ -280,14 +284,15 @@ class Operators:
         if name == "campaigns":
             from ..campaigns.service import run_campaigns
 
-            return lambda issuer, on: run_campaigns(self.ledger, self.terminals, issuer, on=on)
+            return lambda issuer, on: run_campaigns(self.campaigns, self.terminals, issuer, on=on, state=self.job_state)
         if name == "dormancy":
             from ..jobs.dormancy import run_dormancy
 
-            return lambda issuer, on: run_dormancy(self.ledger, self.members, issuer, on=on)
+            return lambda issuer, on: run_dormancy(self.ledger, self.members, issuer, on=on, state=self.job_state)
         from ..jobs.reminders import run_reminders
 
-        return lambda issuer, on: run_reminders(self.ledger, self.members, self.mailer(), issuer, on=on)
+        return lambda issuer, on: run_reminders(self.ledger, self.members, self.mailer(), issuer, on=on,
+                                                state=self.job_state)
 
     @staticmethod
     def _log(action: str, op: Operator, **fields: object) -> None:

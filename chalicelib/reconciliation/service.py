@@ -35,10 +35,10 @@ class LineResult:
 
 
 class Reconciliation:
-    def __init__(self, ledger: Ledger, terminals: TerminalStore, store: ReconciliationStore | None = None) -> None:
+    def __init__(self, ledger: Ledger, terminals: TerminalStore, store: ReconciliationStore) -> None:
         self.ledger = ledger
         self.terminals = terminals
-        self.store = store or ReconciliationStore(ledger.table)
+        self.store = store
 
     def match(self, issuer: Issuer, line: SettlementLine, today: date) -> LineResult:
         """Match `line` to the record of its card and sequence number, once. A line that

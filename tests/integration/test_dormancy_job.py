@@ -45,7 +45,7 @@ def open_card(ledger, clock, n: int, grants=((LAST, 5000, 72),), issuer: str = "
 
 def run_on(ledger, mypage, clock, day: date, **kwargs):
     clock.set(day)
-    return run_dormancy(ledger, Members(mypage.store), "niimi", on=day, **kwargs)
+    return run_dormancy(ledger, Members(mypage.store), "niimi", on=day, state=JobState(ledger.store.table), **kwargs)
 
 
 def linked(mypage, session) -> set[str]:
@@ -192,8 +192,8 @@ def test_a_forced_rerun_over_the_same_days_is_answered_from_the_ledger(ledger, m
     run_on(ledger, mypage_service, clock, DORMANT, since=date(2022, 10, 15))
     seqs = {c: ledger.card(c).seq for c in cards}
     clock.set(date(2027, 10, 28))
-    again = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=date(2027, 10, 28),
-                         since=date(2022, 10, 15))
+    again = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(ledger.store.table),
+                         on=date(2027, 10, 28), since=date(2022, 10, 15))
     assert (again.dormant_cards, again.unlinked) == (6, 0)
     assert {c: ledger.card(c).seq for c in cards} == seqs
     assert JobState(ledger.store.table).last_done(JOB, "niimi") > LAST  # the swept days moved on
@@ -209,7 +209,8 @@ def test_two_runs_at_once_retire_each_card_once(ledger, mypage_service, outbox, 
     def go() -> None:
         try:
             barrier.wait()
-            run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=date(2022, 10, 15))
+            run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(ledger.store.table),
+                         on=DORMANT, since=date(2022, 10, 15))
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -258,7 +259,8 @@ def test_the_job_reads_only_the_cards_whose_time_ran_out(ledger, mypage_service,
     events = ledger.store.connection.client.meta.events
     events.register("provide-client-params.dynamodb", hook, unique_id="test-dormancy-count")
     try:
-        report = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=LAST)
+        report = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(ledger.store.table),
+                              on=DORMANT, since=LAST)
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-dormancy-count")
 
@@ -313,7 +315,8 @@ def test_a_spend_landing_between_the_jobs_read_and_its_void_keeps_the_card(ledge
 
     monkeypatch.setattr(ledger.store, "get_card", read_then_a_spend)
     clock.set(DORMANT)
-    report = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=LAST)
+    report = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(ledger.store.table),
+                          on=DORMANT, since=LAST)
     assert (report.dormant_cards, report.voided_cards, report.points) == (1, 0, 0)
     assert ledger.balance(card).balance == 4900 and not voids(ledger, card)
     assert linked(mypage_service, hanako) == {card}

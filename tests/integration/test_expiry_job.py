@@ -47,7 +47,7 @@ def expire_entries(ledger, idm: str) -> list:
 
 def run_on(ledger, clock, day: date, **kwargs):
     clock.set(day)
-    return run_expiry(ledger, "niimi", on=day, **kwargs)
+    return run_expiry(ledger, "niimi", state=JobState(ledger.store.table), on=day, **kwargs)
 
 
 def indexed_cards(store) -> dict[str, str]:
@@ -97,7 +97,7 @@ def test_running_again_changes_nothing(ledger, store, clock):
     again = run_on(ledger, clock, DAY_AFTER, since=LAST_DAY)  # forced over the same day
     assert again.cards == 0  # the index no longer lists them
     clock.advance(days=3)
-    later = run_expiry(ledger, "niimi", on=DAY_AFTER, since=date(2023, 4, 1))
+    later = run_expiry(ledger, "niimi", state=JobState(store.table), on=DAY_AFTER, since=date(2023, 4, 1))
     assert later.points == 0
     assert {c: (ledger.card(c).seq, ledger.card(c).head) for c in cards} == before
     assert JobState(store.table).last_done(JOB, "niimi") == LAST_DAY  # never moved back
@@ -143,13 +143,14 @@ def test_a_run_killed_after_k_cards_then_run_again_ends_as_an_uninterrupted_run(
     resumed = build(ledger, clock, "niimi")
     clock.set(DAY_AFTER)
     since = date(2023, 4, 15)
-    reference = run_expiry(ledger, "okayama", on=DAY_AFTER, since=since)
+    reference = run_expiry(ledger, "okayama", state=JobState(store.table), on=DAY_AFTER, since=since)
 
     with pytest.raises(JobInterrupted):
-        run_expiry(ledger, "niimi", on=DAY_AFTER, since=since, fail_after=k)
+        run_expiry(ledger, "niimi", state=JobState(store.table), on=DAY_AFTER, since=since, fail_after=k)
     done = JobState(store.table).last_done(JOB, "niimi")
     assert done is None or done < LAST_DAY
-    resumed_report = run_expiry(ledger, "niimi", on=DAY_AFTER, since=None if done else since)
+    resumed_report = run_expiry(ledger, "niimi", state=JobState(store.table), on=DAY_AFTER,
+                                since=None if done else since)
     if done is None:  # no progress recorded: the first run sweeps its look-back from scratch
         assert resumed_report.days[-1] == LAST_DAY
 
@@ -170,7 +171,7 @@ def test_two_runs_at_once_expire_each_lot_once(ledger, store, clock):
     def run() -> None:
         try:
             barrier.wait()
-            run_expiry(ledger, "niimi", on=DAY_AFTER, since=date(2023, 4, 15))
+            run_expiry(ledger, "niimi", state=JobState(store.table), on=DAY_AFTER, since=date(2023, 4, 15))
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -215,7 +216,7 @@ def test_the_index_is_sparse_and_the_job_reads_only_the_cards_due(ledger, store,
     ledger.issuer("niimi")  # warm: the issuer's settings are read once per container
     events.register("provide-client-params.dynamodb", hook, unique_id="test-expiry-count")
     try:
-        report = run_expiry(ledger, "niimi", on=DAY_AFTER, since=LAST_DAY)
+        report = run_expiry(ledger, "niimi", state=JobState(store.table), on=DAY_AFTER, since=LAST_DAY)
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-expiry-count")
 

@@ -84,7 +84,7 @@ class World:
         kw.setdefault("now", self.ticks)
         return Importer(self.ledger, self.terminals, RunStore(self.ledger.store.table),
                         ImportFiles(self.s3, IMPORTS, REPORTS),
-                        reconciliation=Reconciliation(self.ledger, self.terminals.store), **kw)
+                        reconciliation=Reconciliation(self.ledger, self.terminals.store, self.recon), **kw)
 
     def put(self, name: str, lines: list[str]) -> str:
         key = f"niimi/emoney-settlements/{name}.csv"
@@ -112,7 +112,8 @@ class World:
                 if e.kind == "grant" and e.result["source"] == "rebate"]
 
     def report(self, month: str) -> list[list[str]]:
-        rows = Reconciliation(self.ledger, self.terminals.store).report_rows(self.ledger.issuer("niimi"), month)
+        reconciliation = Reconciliation(self.ledger, self.terminals.store, self.recon)
+        rows = reconciliation.report_rows(self.ledger.issuer("niimi"), month)
         body = report_domain.to_csv(recon.HEADER, rows)
         assert body.startswith("\ufeff".encode())
         return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
@@ -335,7 +336,7 @@ def test_the_reconciliation_report_is_written_with_the_months_reports_and_fresh_
 
     idm, number = world.card(1)
     world.pay(idm, 4_000, jst(2022, 10, 10))
-    recon_service = Reconciliation(world.ledger, world.terminals.store)
+    recon_service = Reconciliation(world.ledger, world.terminals.store, world.recon)
     s3 = b3.client("s3", region_name=REGION)
     reports = Reports(ReportStore(store.table, s3, REPORTS, anchors_bucket=REPORTS), lambda issuer: {},
                       lambda issuer, month: recon_service.report_rows(world.ledger.issuer(issuer), month))

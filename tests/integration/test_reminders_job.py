@@ -39,7 +39,8 @@ def open_card(ledger, clock, n: int, grants=((GRANT_DAY, 5000),)) -> str:
 
 
 def run(ledger, mypage, day: date, **kwargs):
-    return run_reminders(ledger, Members(mypage.store), mypage.mailer, "niimi", on=day, **kwargs)
+    return run_reminders(ledger, Members(mypage.store), mypage.mailer, "niimi", on=day,
+                         state=JobState(ledger.store.table), **kwargs)
 
 
 def mails(outbox) -> list[tuple[str, str, str]]:
@@ -190,13 +191,14 @@ def test_a_failed_send_is_retried_by_the_next_run_and_no_address_is_logged(
     caplog.set_level(logging.DEBUG, logger="chalicelib")
     state = JobState(ledger.store.table)
 
-    assert run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 23)).sent == 0
-    first = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=REMIND_DAY)
+    assert run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state,
+                         on=date(2023, 3, 23)).sent == 0
+    first = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state, on=REMIND_DAY)
     assert (first.sent, first.failed) == (3, 1)
     assert state.last_done(JOB, "niimi") == date(2023, 3, 23)  # the day stays undone
     assert [to for to, _, _ in mails(outbox)].count(addresses[0]) == 1
 
-    retry = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 25))
+    retry = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state, on=date(2023, 3, 25))
     assert retry.days == [REMIND_DAY, date(2023, 3, 25)]
     assert (retry.sent, retry.already, retry.failed) == (1, 3, 0)
     sent = mails(outbox)

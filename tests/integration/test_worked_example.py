@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from chalicelib.job_progress import JobState
 from chalicelib.jobs.expiry import run_expiry
 from chalicelib.jobs.rebate import run_rebates
 from chalicelib.ledger.domain import Actor, Source
@@ -35,7 +36,7 @@ def test_the_worked_example_of_section_11(api, terminal_service, ledger, clock):
         day = first
         while day <= last:
             at(day, 0)
-            run_expiry(ledger, "niimi", on=day)
+            run_expiry(ledger, "niimi", on=day, state=JobState(ledger.store.table))
             run_rebates(ledger, terminal_service.store, "niimi", on=day)
             day += timedelta(days=1)
 
