@@ -1,7 +1,8 @@
 """The composition root: every service is built here, on first use, from the settings
-(most once per Lambda container; the reports' services, cheap to build, on each call).
-No context package's `__init__` builds one; the S3 client a service needs is built here
-from the settings and passed in.
+(most once per Lambda container; the reports' services and the campaigns, cheap to build,
+on each call). No context package's `__init__` builds one, and no job builds its own
+state or store (but the rebate job, being moved to its own context); the table and the
+AWS clients a service needs are built here from the settings and passed in.
 
 Each context is imported here on first use, not at import time: a cold start loads only
 what the invoked route needs (the terminal API's signature libraries, for instance)."""
@@ -146,8 +147,8 @@ def job_state() -> JobState:
     return JobState(table())
 
 
-@lru_cache(maxsize=1)
 def campaigns() -> Campaigns:
+    """The campaigns (the daily job and the admin API), cheap to build: on each call."""
     from .campaigns.service import Campaigns
     from .campaigns.store import CampaignStore
 
