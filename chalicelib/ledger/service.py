@@ -144,8 +144,9 @@ class Ledger:
 
     @property
     def table(self) -> Table:
-        """The application table the cards live in: a context whose own items share it
-        (a job's state, a campaign) builds its store on it."""
+        """The application table the cards live in. The composition root passes the table
+        to every other store itself; the rebate job (moving to its own context) and the
+        demo loader still build theirs on this."""
         return self.store.table
 
     @staticmethod
