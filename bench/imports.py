@@ -43,6 +43,7 @@ from chalicelib.ledger.domain import Issuer  # noqa: E402
 from chalicelib.ledger.service import Ledger  # noqa: E402
 from chalicelib.ledger.store import CardStore  # noqa: E402
 from chalicelib.observability import logger  # noqa: E402
+from chalicelib.rebates.service import Rebates  # noqa: E402
 from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from chalicelib.terminals.service import TerminalService  # noqa: E402
@@ -50,7 +51,6 @@ from chalicelib.terminals.store import TerminalStore  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 REGION = "ap-northeast-1"
-TABLE = "bench-imports"
 IMPORTS, REPORTS = "bench-imports", "bench-reports"
 ISSUER = "niimi"
 TARGET = 30_000
@@ -67,7 +67,7 @@ def cards_file(count: int) -> bytes:
 def run(count: int) -> tuple[float, dict[str, int]]:
     serialize_dynamodb()
     with mock_aws():
-        table = Table(TABLE, REGION)
+        table = Table.from_settings()  # the table the models are bound to (the settings')
         table.create()
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))
@@ -76,8 +76,8 @@ def run(count: int) -> tuple[float, dict[str, int]]:
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (IMPORTS, REPORTS):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        importer = Importer(ledger, TerminalService(ledger, TerminalStore(table)), RunStore(table),
-                            ImportFiles(s3, IMPORTS, REPORTS))
+        terminals = TerminalService(ledger, TerminalStore(table), rebates=Rebates.on_table(table))
+        importer = Importer(ledger, terminals, RunStore(table), ImportFiles(s3, IMPORTS, REPORTS))
         key = f"{ISSUER}/cards/bench.csv"
         s3.put_object(Bucket=IMPORTS, Key=key, Body=cards_file(count))
         ledger.issuer(ISSUER)  # warm: read once per container

@@ -54,6 +54,8 @@ from chalicelib.ledger.store import CardItem, CardStore, EntryItem, _card_item  
 from chalicelib.rebates import keys as rebate_keys  # noqa: E402
 from chalicelib.rebates.service import Rebates  # noqa: E402
 from chalicelib.rebates.store import AccrualItem  # noqa: E402
+from chalicelib.reconciliation.service import Reconciliation  # noqa: E402
+from chalicelib.reconciliation.store import ReconciliationStore  # noqa: E402
 from chalicelib.reports.store import ledger_aggregates  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
@@ -62,7 +64,6 @@ from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 observability.logger().setLevel("WARNING")
 
 REGION = "ap-northeast-1"
-TABLE = "bench-jobs"
 ISSUER = "niimi"
 POINTS = 1000
 GRANTED_ON = date(2022, 10, 24)  # + 6 months: last valid day 2023-04-23
@@ -134,20 +135,22 @@ class Run:
 def run_once(job: str, count: int) -> Run:
     serialize_dynamodb()
     with mock_aws():
-        table = Table(TABLE, REGION)
+        table = Table.from_settings()  # the table the models are bound to (the settings')
         table.create()
         store = CardStore(table)
         store.put_issuer(Issuer(ISSUER))
         idms = write_cards(count)
         if job == "rebate":
             write_accruals(idms)
-            JobState(table).mark_done(REBATE_JOB, ISSUER, date(2022, 9, 1))  # September was settled
+            JobState().mark_done(REBATE_JOB, ISSUER, date(2022, 9, 1))  # September was settled
             ledger = Ledger(store, clock=clock_at(REBATE_DAY), extra_writes=ledger_aggregates)
-            work = lambda: run_rebates(ledger, Rebates.on_table(table), ISSUER, on=REBATE_DAY)  # noqa: E731
+            work = lambda: run_rebates(ledger, Rebates.on_table(table), ISSUER, on=REBATE_DAY,  # noqa: E731
+                                       state=JobState(),
+                                       reconciliation=Reconciliation(ledger, ReconciliationStore()))
             expected, op = 123, Op.GRANT
         else:
             ledger = Ledger(store, clock=clock_at(RUN_DAY), extra_writes=ledger_aggregates)
-            work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE)  # noqa: E731
+            work = lambda: run_expiry(ledger, ISSUER, on=RUN_DAY, since=DUE, state=JobState())  # noqa: E731
             expected, op = POINTS, Op.EXPIRE
         ledger.issuer(ISSUER)  # warm: read once per container
 

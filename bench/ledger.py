@@ -55,7 +55,6 @@ from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
 REGION = "ap-northeast-1"
-TABLE = "bench-ledger"
 ISSUER = "niimi"
 TERMINAL = Actor("terminal", "bench-terminal", merchant="bench-merchant")
 OPERATOR = Actor("operator", "bench-operator")
@@ -132,7 +131,7 @@ class World:
     boto3 client. Use inside `mock_aws()`."""
 
     def __init__(self) -> None:
-        table = Table(TABLE, REGION)
+        table = Table.from_settings()  # the table the models are bound to (the settings')
         table.create()
         self.store = CardStore(table)
         self.store.put_issuer(Issuer(ISSUER))

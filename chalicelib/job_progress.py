@@ -15,7 +15,7 @@ from datetime import date
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PutError
 
-from .table import Table, TableItem
+from .table import TableItem
 
 JOB = "JOB#"
 
@@ -34,10 +34,8 @@ class JobStateItem(TableItem, discriminator="job_state"):
 
 
 class JobState:
-    """Where each daily job left off, per issuer, so a missed day is caught up."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    """Where each daily job left off, per issuer, so a missed day is caught up. Its items
+    reach the table through their model, bound once to the settings' table (table.py)."""
 
     def last_done(self, job: str, issuer_id: str) -> date | None:
         try:

@@ -13,6 +13,10 @@ S3, pure Lambda). Around each invocation it:
   `stage` (plus `source` for PointsGranted). EMF needs no API call: CloudWatch reads the
   metrics from the function's log.
 
+A job run from the command line (`python -m chalicelib.reports`, `python -m localdev.jobs`)
+runs inside `command(name)` instead: its log lines carry a correlation id of their own and
+the command's name, on stderr (stdout is the command's output).
+
 Code anywhere counts a metric with `count(name, value, **dimensions)`, which is plain
 Python: outside an invocation (unit tests, scripts) it does nothing.
 
@@ -25,9 +29,12 @@ hashes or short prefixes. Nothing here logs an event, a body, a path or a query 
 from __future__ import annotations
 
 import logging
+import sys
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -130,6 +137,30 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
             log.info("invocation", extra={"outcome": outcome, "ms": round((time.perf_counter() - started) * 1000)})
         finally:
             log.remove_keys(_INVOCATION_KEYS)
+
+
+@contextmanager
+def command(name: str) -> Iterator[str]:
+    """Around a job run from the command line: every log line carries a fresh correlation id
+    (yielded) and `function_name` = `name`, as a function's carry its request id, and goes
+    to stderr; an `invocation` line ends the run. Nothing is counted (no EMF on a terminal)."""
+    log = logger()
+    correlation_id = str(uuid.uuid4())
+    handler = log.registered_handler
+    stream = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    log.append_keys(correlation_id=correlation_id, function_name=name)
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        yield correlation_id
+        outcome = "ok"
+    finally:
+        try:
+            log.info("invocation", extra={"outcome": outcome, "ms": round((time.perf_counter() - started) * 1000)})
+        finally:
+            log.remove_keys(("correlation_id", "function_name"))
+            if stream is not None:
+                handler.setStream(stream)
 
 
 def _traced(event: Any, get_response: Callable[[Any], Any], name: str, cold: bool) -> Any:

@@ -1,7 +1,8 @@
 """The composition root: every service is built here, on first use, from the settings
-(most once per Lambda container; the reports' services, cheap to build, on each call).
-No context package's `__init__` builds one; the S3 client a service needs is built here
-from the settings and passed in.
+(most once per Lambda container; the reports' services and the campaigns, cheap to build,
+on each call). No context package's `__init__` builds one, and no job builds its own
+state or store; the table and the AWS clients a service needs are built here from the
+settings and passed in.
 
 Each context is imported here on first use, not at import time: a cold start loads only
 what the invoked route needs (the terminal API's signature libraries, for instance)."""
@@ -12,13 +13,16 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .campaigns.service import Campaigns
     from .imports.service import Importer
+    from .job_progress import JobState
     from .ledger.service import Ledger
     from .mail import Mailer
     from .mypage.members import Members
     from .mypage.service import MyPage
     from .operators.service import Operators
     from .rebates.service import Rebates
+    from .reconciliation.service import Reconciliation
     from .reports.service import Reports
     from .reports.store import ReportStore
     from .settings import Settings
@@ -133,7 +137,8 @@ def members() -> Members:
 
 @lru_cache(maxsize=1)
 def mailer() -> Mailer:
-    """SES itself: the send-mail function and the reminders job (not a request path)."""
+    """SES itself: the send-mail function and the reminders job, scheduled or run by hand
+    through the admin API (not a request path)."""
     from .mail import Mailer
 
     s = settings()
@@ -148,16 +153,37 @@ def send_queued_mail(records: list[dict]) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def operators() -> Operators:
+def job_state() -> JobState:
+    """Where each daily job left off, per issuer (the jobs, and the admin API's job runs)."""
+    from .job_progress import JobState
+
+    return JobState()
+
+
+def campaigns() -> Campaigns:
+    """The campaigns (the daily job and the admin API), cheap to build: on each call."""
     from .campaigns.service import Campaigns
     from .campaigns.store import CampaignStore
-    from .mail import Mailer
+
+    return Campaigns(ledger(), CampaignStore())
+
+
+@lru_cache(maxsize=1)
+def operators() -> Operators:
     from .operators.service import Operators
 
-    s = settings()
-    mailer = Mailer(sender=s.mail_from, region=s.region, endpoint=s.ses_endpoint)
-    campaigns = Campaigns(ledger(), CampaignStore(table()))
-    return Operators(ledger(), terminals(), members(), campaigns, mailer=lambda: mailer)
+    # SES itself (mailer(), built on first use): only the reminders job, run by hand, sends mail.
+    return Operators(ledger(), terminals(), members(), campaigns(), mailer=mailer, job_state=job_state(),
+                     reconciliation=reconciliation())
+
+
+@lru_cache(maxsize=1)
+def reconciliation() -> Reconciliation:
+    """Matching settlement lines to records (the import) and the months received (the rebate job)."""
+    from .reconciliation.service import Reconciliation
+    from .reconciliation.store import ReconciliationStore
+
+    return Reconciliation(ledger(), ReconciliationStore(), terminals())
 
 
 @lru_cache(maxsize=1)
@@ -174,13 +200,10 @@ def importer() -> Importer:
     """CSV imports: the import-csv function (the imports bucket's notifications) and the admin API."""
     from .imports.service import Importer
     from .imports.store import ImportFiles, RunStore
-    from .reconciliation.service import Reconciliation
-    from .reconciliation.store import ReconciliationStore
 
     s = settings()
     files = ImportFiles(s3(), s.imports_bucket, s.reports_bucket)
-    reconciliation = Reconciliation(ledger(), terminals(), ReconciliationStore(table()))
-    return Importer(ledger(), terminals(), RunStore(table()), files, reconciliation=reconciliation)
+    return Importer(ledger(), terminals(), RunStore(table()), files, reconciliation=reconciliation())
 
 
 def report_store() -> ReportStore:
@@ -200,6 +223,6 @@ def reports() -> Reports:
 
     directory = TerminalStore(table())
     the_ledger = ledger()
-    reconciliation = Reconciliation(the_ledger, store=ReconciliationStore(table()))  # the report reads no record
+    reconciliation = Reconciliation(the_ledger, ReconciliationStore())  # the report reads no record
     return Reports(report_store(), lambda issuer: {m.merchant_id: m.name for m in directory.merchants(issuer)},
                    lambda issuer, month: reconciliation.report_rows(the_ledger.issuer(issuer), month))

@@ -3,6 +3,12 @@
 Every context stores its items here, told apart by the `type` discriminator, so a
 change in one context and the records of another (a nonce, a check-in mark) can share
 one TransactWriteItems. Key strings live in each context's `keys.py`.
+
+The models are bound to the table once, where `TableItem` is defined, from the settings
+(CHIIKI_TABLE, the region, CHIIKI_DYNAMODB_ENDPOINT), the usual PynamoDB way: nothing
+rebinds them at run time, so one process uses one table. `Table` is that table as an
+object the composition root (chalicelib/services.py) builds from the same settings and
+passes to the stores: its name, its connection (for transactions) and `create()`.
 """
 
 from __future__ import annotations
@@ -13,21 +19,26 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 from .errors import Contended
+from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from pynamodb.expressions.condition import Condition
     from pynamodb.expressions.update import Action
 
 
+_BOUND = get_settings()  # read once, when this module is first imported
+
+
 class TableItem(Model):
     class Meta:
-        table_name = "chiiki-points"  # replaced by Table() from the settings
-        region = "ap-northeast-1"
+        table_name = _BOUND.table_name
+        region = _BOUND.region
+        host = _BOUND.dynamodb_endpoint
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -35,30 +46,38 @@ class TableItem(Model):
     # Ephemeral items (nonces, codes, sessions) carry an expiry; DynamoDB's TTL removes them.
     expires_at = TTLAttribute(null=True)
 
+    @classmethod
+    def _get_connection(cls) -> TableConnection:  # PynamoDB's own hook
+        """Every model of the table shares TableItem's one connection (one botocore
+        client), built on first use, whichever model is used first."""
+        if cls is TableItem:
+            return super()._get_connection()
+        return TableItem._get_connection()
 
-def _models(cls: type[Model] = TableItem) -> list[type[Model]]:
-    return [cls] + [m for sub in cls.__subclasses__() for m in _models(sub)]
+
+class TableNotBound(RuntimeError):
+    """A Table was asked for another table than the one the models are bound to."""
 
 
 class Table:
-    """Binds every model to one table and one connection (one botocore client)."""
+    """The table every model is bound to (from the settings, once: see above) and its one
+    connection (one botocore client). Building one binds nothing: it checks that it names
+    the table the models use, so no code can believe it writes elsewhere."""
 
     def __init__(self, name: str, region: str, host: str | None = None) -> None:
-        TableItem.Meta.table_name = name
-        TableItem.Meta.region = region
-        TableItem.Meta.host = host
-        TableItem._connection = None
-        table_connection = TableItem._get_connection()
-        for model in _models():
-            model._connection = table_connection
+        meta = TableItem.Meta
+        if (name, region, host) != (meta.table_name, meta.region, meta.host):
+            raise TableNotBound(f"the models use table {meta.table_name} ({meta.region}, {meta.host or 'AWS'}), "
+                                f"from the settings read when chalicelib.table was imported, not {name} "
+                                f"({region}, {host or 'AWS'})")
         self.name = name
-        self.connection: Connection = table_connection.connection
+        self.connection: Connection = TableItem._get_connection().connection
 
     @classmethod
-    def from_settings(cls) -> Table:
-        from .settings import get_settings
-
-        s = get_settings()
+    def from_settings(cls, settings: Settings | None = None) -> Table:
+        """The table of these settings; by default of those the models were bound with
+        (read once: a later read of the environment cannot name another table)."""
+        s = settings or _BOUND
         return cls(s.table_name, s.region, s.dynamodb_endpoint)
 
     def create(self) -> None:

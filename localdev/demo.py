@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from chalicelib.campaigns.service import Campaigns
 from chalicelib.ledger import domain
 from chalicelib.ledger.domain import Actor, Issuer, Source
 from chalicelib.ledger.errors import CardAlreadyExists
@@ -208,14 +209,15 @@ def _months_back(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 10)
 
 
-def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc_now) -> list[DemoCard]:
+def load_demo_jobs(
+    terminals: TerminalService, campaigns: Campaigns, now: Callable[[], datetime] = utc_now
+) -> list[DemoCard]:
     """A card with a lot that expired yesterday, one that expires in 30 days (sign up on
     MyPage with it to get the reminder), e-money payments of two months ago not yet
     rebated, charges of two months ago past a campaign's threshold; and a dormant card.
     Request ids carry the dates, so reloading on another day never conflicts."""
     from chalicelib.campaigns.domain import Campaign
     from chalicelib.campaigns.errors import CampaignExists
-    from chalicelib.campaigns.service import Campaigns
     from chalicelib.terminals.domain import CardTxn, TxnKind
     from chalicelib.terminals.store import TxnExists, txn_fingerprint
 
@@ -251,7 +253,6 @@ def load_demo_jobs(terminals: TerminalService, now: Callable[[], datetime] = utc
     record(TxnKind.EMONEY_PAYMENT, 1, 8_000, "demo-merchant")
     demo.steps.append(f"{paid} e-money 8,000 yen at にいみ精肉店: rebate job grants 80 pt (its day has passed)")
 
-    campaigns = Campaigns(ledger)
     try:
         campaigns.create(Campaign(ISSUER, CAMPAIGN, "チャージでポイント（デモ）", 2500, 5000, 20_000, 18,
                                   _months_back(today, 3).replace(day=1), _months_back(today, -3).replace(day=1),

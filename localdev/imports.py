@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
 
     import boto3
 
-    from chalicelib import imports, services
+    from chalicelib import imports, observability, services
     from chalicelib.errors import ChiikiError
 
     bucket = services.settings().imports_bucket
@@ -43,7 +43,9 @@ def main(argv: list[str]) -> int:
     event = {"Records": [{"eventName": "ObjectCreated:Put",
                           "s3": {"bucket": {"name": bucket}, "object": {"key": args.key}}}]}
     try:
-        [report] = imports.handle_s3_event(services.importer(), event)
+        # The import's log lines (on stderr) carry a correlation id of their own, as in Lambda.
+        with observability.command("localdev.imports"):
+            [report] = imports.handle_s3_event(services.importer(), event)
     except ChiikiError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """`python -m localdev.jobs <job>`: run a scheduled job by hand against `make run`'s
 stack (moto's server on CHIIKI_MOTO_PORT, default 5005), through the very function its
 schedule calls (chalicelib/jobs), for every issuer on the issuer's today. `all` runs
-every job in the order the schedules fire."""
+every job in the order the schedules fire. Each job's log lines go to stderr through the
+Powertools logger with a correlation id of that run (chalicelib.observability.command)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
     moto = f"http://{HOST}:{os.environ.get('CHIIKI_MOTO_PORT') or 5005}"
     os.environ.update(app_env(moto))
 
-    from chalicelib import jobs, services
+    from chalicelib import jobs, observability, services
 
     try:
         services.ledger().issuer_ids()
@@ -60,7 +61,10 @@ def main(argv: list[str]) -> int:
         print(f"Cannot reach the local stack at {moto} ({exc}): is `make run` running?", file=sys.stderr)
         return 2
     for job in JOBS if chosen == "all" else [chosen]:
-        for report in getattr(jobs, JOBS[job])():
+        # The job's log lines (on stderr) carry a correlation id of their own, as in Lambda.
+        with observability.command(f"localdev.jobs {job}"):
+            reports = getattr(jobs, JOBS[job])()
+        for report in reports:
             print(summary(job, report))
     return 0
 

@@ -188,8 +188,16 @@ class LocalStack:
         return self
 
     def _load(self) -> None:
+        # The models are bound to the table the settings name when chalicelib.table is first
+        # imported (here, below): the stage's table on moto's server, as for the API. Table()
+        # refuses if this process was bound to another one before.
+        os.environ.update(CHIIKI_TABLE=stage_env()["CHIIKI_TABLE"], CHIIKI_DYNAMODB_ENDPOINT=self.moto_url)
+        from chalicelib.campaigns.service import Campaigns
+        from chalicelib.campaigns.store import CampaignStore
         from chalicelib.ledger.service import Ledger
         from chalicelib.ledger.store import CardStore
+        from chalicelib.rebates.service import Rebates
+        from chalicelib.rebates.store import RebateStore
         from chalicelib.reports.store import ledger_aggregates
         from chalicelib.table import Table
         from chalicelib.terminals.service import TerminalService
@@ -201,9 +209,10 @@ class LocalStack:
         table.create()
         store = CardStore(table)
         self.cards = load_demo(store)
-        terminals = TerminalService(Ledger(store, extra_writes=ledger_aggregates), TerminalStore(table))
+        ledger = Ledger(store, extra_writes=ledger_aggregates)
+        terminals = TerminalService(ledger, TerminalStore(table), rebates=Rebates(RebateStore(table)))
         self.terminals = load_demo_terminals(terminals, self.state_dir, self.api_url)
-        self.cards += load_demo_jobs(terminals)
+        self.cards += load_demo_jobs(terminals, Campaigns(ledger, CampaignStore()))
         import boto3
 
         boto3.client("ses", region_name=REGION, endpoint_url=self.moto_url).verify_email_identity(

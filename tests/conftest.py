@@ -19,6 +19,8 @@ use_fake_aws(in_process=True)  # before anything builds an AWS client
 # Plain local keys: chalice's test Client puts the stage's CHIIKI_SECRET_ID in the
 # environment, and a test must not depend on whether its settings were read before that.
 os.environ.setdefault("CHIIKI_SECRET_KEY", "tests-only-not-a-secret")
+# The table the models are bound to: chalicelib/table.py reads it from the settings once.
+os.environ["CHIIKI_TABLE"] = "test-table"
 
 from moto import mock_aws  # noqa: E402
 
@@ -32,7 +34,7 @@ from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 from tests.ledger_checks import assert_ledger_sound  # noqa: E402
 
 JST = ZoneInfo("Asia/Tokyo")
-TABLE = "test-table"
+TABLE = os.environ["CHIIKI_TABLE"]
 
 
 class Clock:
@@ -90,11 +92,12 @@ def ledger(unchecked_ledger) -> Ledger:
 
 @pytest.fixture
 def terminal_service(ledger, store, clock):
+    from chalicelib.rebates.service import Rebates
     from chalicelib.terminals.service import TerminalService
     from chalicelib.terminals.store import TerminalStore
 
     clock.now = datetime.now(timezone.utc)  # signatures carry the real time
-    return TerminalService(ledger, TerminalStore(store.table), clock=clock)
+    return TerminalService(ledger, TerminalStore(store.table), clock=clock, rebates=Rebates.on_table(store.table))
 
 
 SENDER = "noreply@points.example.jp"

@@ -44,12 +44,17 @@ def operators(terminal_service, mypage_service, monkeypatch):
     """The operators' service on the test table, served by services.operators()."""
     from chalicelib import services
     from chalicelib.campaigns.service import Campaigns
+    from chalicelib.campaigns.store import CampaignStore
+    from chalicelib.job_progress import JobState
     from chalicelib.mypage.members import Members
     from chalicelib.operators.service import Operators
+    from chalicelib.reconciliation.service import Reconciliation
+    from chalicelib.reconciliation.store import ReconciliationStore
 
     ledger = terminal_service.ledger
-    ops = Operators(ledger, terminal_service, Members(mypage_service.store), Campaigns(ledger),
-                    mailer=lambda: mypage_service.mailer)
+    ops = Operators(ledger, terminal_service, Members(mypage_service.store), Campaigns(ledger, CampaignStore()),
+                    mailer=lambda: mypage_service.mailer, job_state=JobState(),
+                    reconciliation=Reconciliation(ledger, ReconciliationStore(), terminal_service))
     monkeypatch.setattr(services, "operators", lambda: ops)
     return ops
 

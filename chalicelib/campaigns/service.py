@@ -49,9 +49,9 @@ def job_name(campaign_id: str) -> str:
 
 
 class Campaigns:
-    def __init__(self, ledger: Ledger, store: CampaignStore | None = None) -> None:
+    def __init__(self, ledger: Ledger, store: CampaignStore) -> None:
         self.ledger = ledger
-        self.store = store or CampaignStore(ledger.table)
+        self.store = store
 
     def create(self, campaign: Campaign) -> Campaign:
         self.ledger.issuer(campaign.issuer)
@@ -136,11 +136,12 @@ class CampaignsReport:
 
 
 def run_campaigns(
-    ledger: Ledger,
+    campaigns: Campaigns,
     terminals: TerminalService,
     issuer_id: str,
     *,
     on: date,
+    state: JobState,
     since: date | None = None,
     fail_after: int | None = None,
 ) -> CampaignsReport:
@@ -148,10 +149,10 @@ def run_campaigns(
     issuer's today, or earlier), sweeping the days from `since` (default: the day after
     the campaign's last day swept, or its start) to `on`. What the terminals recorded
     (the cards that charged, their charges) is read through `terminals`."""
+    ledger, store = campaigns.ledger, campaigns.store
     if on > ledger.today(issuer_id):
         raise ValueError(f"cannot run the campaigns as of {on}, after the issuer's today")
-    store = CampaignStore(ledger.table)
-    run = _Run(ledger, store, terminals, JobState(ledger.table), ledger.issuer(issuer_id), on, fail_after)
+    run = _Run(ledger, store, terminals, state, ledger.issuer(issuer_id), on, fail_after)
     report = CampaignsReport(issuer_id, on)
     for campaign in sorted(store.campaigns(issuer_id), key=lambda c: c.campaign_id):
         report.campaigns.append(run.campaign(campaign, since))

@@ -21,7 +21,7 @@ from datetime import date
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
-from ..table import ClaimItem, Table, TableItem
+from ..table import ClaimItem, TableItem
 from . import keys
 from .domain import Campaign, Enrolment
 from .errors import CampaignExists
@@ -64,10 +64,8 @@ def _campaign(issuer: str, item: CampaignItem) -> Campaign:
 
 
 class CampaignStore:
-    """The adapter the campaign service talks to. Nothing above it touches DynamoDB."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    """The adapter the campaign service talks to. Nothing above it touches DynamoDB; its
+    items reach the table through their models, bound once to the settings' table."""
 
     # -- campaigns ------------------------------------------------------------------------
 

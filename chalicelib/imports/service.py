@@ -12,7 +12,7 @@ happens:
   card granted its initial points by another path (the demo loader, a script) never
   grants twice (the same points and date are "unchanged"; another amount or date is
   rejected and says what the card got);
-- an admin grant is jobs/admin_grants.py's `grant_once`, the one the admin API's grant
+- an admin grant is the operators' `grant_once` (operators/grants.py), the one the admin API's grant
   lists call (request id `admin:<issuer>:<list>:<idm>`), so a list imported here and sent
   to the admin API's grant list grants once, and a row the list granted before is
   "unchanged" here as it is "already granted" there;
@@ -50,11 +50,11 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..errors import Busy, ChiikiError
-from ..jobs import admin_grants
 from ..ledger.domain import Actor, Issuer, Source, expiry_date
 from ..ledger.errors import CardAlreadyExists
 from ..ledger.service import Ledger, UnknownIssuer
 from ..observability import logger
+from ..operators.service import GrantOutcome, grant_once
 from ..reconciliation.domain import SettlementLine
 from ..reconciliation.service import Reconciliation
 from ..terminals.domain import Event, Merchant, Mode, Terminal
@@ -149,9 +149,9 @@ def _rejected(reason: str) -> Applied:
 
 # An admin grant's outcome in the import's words (the result file's columns).
 _GRANT_OUTCOMES = {
-    admin_grants.Outcome.GRANTED: Outcome.IMPORTED,
-    admin_grants.Outcome.ALREADY_GRANTED: Outcome.UNCHANGED,
-    admin_grants.Outcome.REFUSED: Outcome.REJECTED,
+    GrantOutcome.GRANTED: Outcome.IMPORTED,
+    GrantOutcome.ALREADY_GRANTED: Outcome.UNCHANGED,
+    GrantOutcome.REFUSED: Outcome.REJECTED,
 }
 
 
@@ -473,6 +473,6 @@ class Importer:
         return self.reconciliation
 
     def _admin_grant(self, row: AdminGrantRow, ctx: RunContext) -> Applied:
-        grant = admin_grants.grant_once(self.ledger, ctx.issuer.issuer_id, row.list_id, row.card_number, row.points,
-                                        reason=row.reason, actor=ctx.actor)
+        grant = grant_once(self.ledger, ctx.issuer.issuer_id, row.list_id, row.card_number, row.points,
+                           reason=row.reason, actor=ctx.actor)
         return Applied(_GRANT_OUTCOMES[grant.outcome], grant.reason, grant.points)

@@ -18,17 +18,18 @@ def daily_expiry() -> list[Any]:
     from .. import services
     from .expiry import run_expiry
 
-    ledger = services.ledger()
-    return _for_every_issuer(lambda issuer, on: run_expiry(ledger, issuer, on=on))
+    ledger, state = services.ledger(), services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_expiry(ledger, issuer, on=on, state=state))
 
 
 def daily_rebates() -> list[Any]:
     from .. import services
     from .rebate import run_rebates
 
-    ledger, rebates = services.ledger(), services.terminals().rebates  # the one the terminals write with
-    default = services.settings().reconciliation
-    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, rebates, issuer, on=on,
+    ledger, rebates, state = services.ledger(), services.terminals().rebates, services.job_state()
+    reconciliation, default = services.reconciliation(), services.settings().reconciliation
+    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, rebates, issuer, on=on, state=state,
+                                                            reconciliation=reconciliation,
                                                             reconciliation_default=default))
 
 
@@ -36,8 +37,8 @@ def daily_campaigns() -> list[Any]:
     from .. import services
     from ..campaigns.service import run_campaigns
 
-    ledger, terminals = services.ledger(), services.terminals()
-    return _for_every_issuer(lambda issuer, on: run_campaigns(ledger, terminals, issuer, on=on))
+    campaigns, terminals, state = services.campaigns(), services.terminals(), services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_campaigns(campaigns, terminals, issuer, on=on, state=state))
 
 
 def daily_dormancy() -> list[Any]:
@@ -45,7 +46,8 @@ def daily_dormancy() -> list[Any]:
     from .dormancy import run_dormancy
 
     ledger, members = services.ledger(), services.members()  # no session key: no secret read
-    return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on))
+    state = services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on, state=state))
 
 
 def daily_reminders() -> list[Any]:
@@ -54,8 +56,8 @@ def daily_reminders() -> list[Any]:
 
     # Straight to SES, not through MyPage's queue: the job frees a reminder whose send fails.
     # MyPage's members, not MyPage: the job's role may not read the stage secret.
-    ledger, members, mailer = services.ledger(), services.members(), services.mailer()
-    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, members, mailer, issuer, on=on))
+    ledger, members, mailer, state = services.ledger(), services.members(), services.mailer(), services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_reminders(ledger, members, mailer, issuer, on=on, state=state))
 
 
 def daily_reports() -> list[Any]:

@@ -61,13 +61,13 @@ def run_dormancy(
     issuer_id: str,
     *,
     on: date,
+    state: JobState,
     since: date | None = None,
     fail_after: int | None = None,
 ) -> DormancyReport:
     """Retire, as of day `on`, every dormant card last active on a day from `since`
     (default: the day after the last day swept) onward."""
     months = ledger.issuer(issuer_id).dormancy_months
-    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         since = last + timedelta(days=1) if last else _first_day(on, months)

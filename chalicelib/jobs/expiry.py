@@ -48,12 +48,12 @@ def run_expiry(
     issuer_id: str,
     *,
     on: date,
+    state: JobState,
     since: date | None = None,
     fail_after: int | None = None,
 ) -> ExpiryReport:
     """Expire, as of day `on`, the lots of every card listed under a day d with
     since <= d < on. `since` defaults to the day after the last day done."""
-    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         since = last + timedelta(days=1) if last else on - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)

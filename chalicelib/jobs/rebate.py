@@ -72,14 +72,13 @@ class RebateReport:
 
 
 def run_rebates(
-    ledger: Ledger, rebates: Rebates, issuer_id: str, *, on: date, fail_after: int | None = None,
-    reconciliation_default: bool = False, reconciliation: Reconciliation | None = None,
+    ledger: Ledger, rebates: Rebates, issuer_id: str, *, on: date, state: JobState, reconciliation: Reconciliation,
+    fail_after: int | None = None, reconciliation_default: bool = False,
 ) -> RebateReport:
-    """Settle every month due by `on`. `reconciliation` (built on the ledger's table when
-    not given) says when a month's settlement file came, for an issuer under reconciliation."""
+    """Settle every month due by `on`. `reconciliation` says when a month's settlement file
+    came, for an issuer under reconciliation."""
     issuer = ledger.issuer(issuer_id)
     calendar = BusinessCalendar(issuer.closures)
-    state = JobState(ledger.table)
     last = state.last_done(JOB, issuer_id)
     if last is not None:
         year, month = next_month(last.year, last.month)
@@ -89,7 +88,7 @@ def run_rebates(
             year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     report = RebateReport(issuer_id, on)
     reconciled = issuer.requires_reconciliation(reconciliation_default)
-    received = (reconciliation or Reconciliation(ledger)) if reconciled else None
+    received = reconciliation if reconciled else None
     while rebate_grant_date(calendar, year, month) <= on:
         name = f"{year:04d}-{month:02d}"
         if received is not None:

@@ -65,13 +65,13 @@ def run_reminders(
     issuer_id: str,
     *,
     on: date,
+    state: JobState,
     since: date | None = None,
     fail_after: int | None = None,
 ) -> ReminderReport:
     """Remind, on run day `on`, of every lot whose reminder day d has since <= d <= on.
     `since` defaults to the day after the last day done (`on` itself on a first run),
     and to no earlier than CATCH_UP_DAYS before `on`."""
-    state = JobState(ledger.table)
     if since is None:
         last = state.last_done(JOB, issuer_id)
         if last is None:

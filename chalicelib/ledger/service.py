@@ -142,12 +142,6 @@ class Ledger:
         ledger's store stays inside the ledger)."""
         return cls(CardStore(table), **options)
 
-    @property
-    def table(self) -> Table:
-        """The application table the cards live in: a context whose own items share it
-        (a job's state, a campaign) builds its store on it."""
-        return self.store.table
-
     @staticmethod
     def request_key(request_id: str) -> str:
         """The id of the entry (and request record) a request makes: derived from the

@@ -194,7 +194,7 @@ def campaign_enrol(ops: Operators, op: Operator, body: dict, campaign_id: str) -
 
 @admin_route("/grant-lists", schema="AdminGrantList")
 def grant_list(ops: Operators, op: Operator, body: dict) -> dict:
-    from ..jobs.admin_grants import GrantRow
+    from .grants import GrantRow
 
     rows = [GrantRow(row["card_number"], row["points"]) for row in body["rows"]]
     return ops.grant_list(op, body["list_id"], rows, reason=body["reason"])

@@ -57,14 +57,12 @@ def unmatched_line_gone(issuer: str, month: str, line_id: str) -> Write:
 
 
 class Reconciliation:
-    def __init__(
-        self, ledger: Ledger, terminals: TerminalService | None = None, store: ReconciliationStore | None = None
-    ) -> None:
-        # `terminals` is needed to match lines; the rebate job, which only reads the months
-        # received and the records awaiting, builds one without.
+    def __init__(self, ledger: Ledger, store: ReconciliationStore, terminals: TerminalService | None = None) -> None:
+        # `terminals` is needed to match lines; the reconciliation report, which reads only
+        # this context's items, is built without.
         self.ledger = ledger
         self.terminals = terminals
-        self.store = store or ReconciliationStore(ledger.table)
+        self.store = store
 
     def match(self, issuer: Issuer, line: SettlementLine, today: date) -> LineResult:
         """Match `line` to the record of its card and sequence number, once. A line that

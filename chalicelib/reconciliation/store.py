@@ -17,7 +17,7 @@ from datetime import date
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError
 
-from ..table import Table, TableItem
+from ..table import TableItem
 from . import keys
 from .domain import SettlementLine, UnmatchedLine, UnmatchedRecord
 
@@ -57,8 +57,8 @@ def unmatched_key_item(issuer: str, month: str, line_id: str) -> UnmatchedLineIt
 
 
 class ReconciliationStore:
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    """The reconciliation's own items; they reach the table through their models, bound once
+    to the settings' table (table.py)."""
 
     def put_unmatched(self, issuer: str, month: str, line_id: str, line: SettlementLine, reason: str) -> None:
         """Record (or record again, with today's reason) a line that matched nothing."""

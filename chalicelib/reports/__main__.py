@@ -6,7 +6,8 @@
     python -m chalicelib.reports audit  --issuer niimi [--against 2025-07-01 | --no-anchor]
 
 `audit` exits 1 when a chain fails, and prints each failing card (in full, for the
-operator to act on: this output is not a log).
+operator to act on: this output is not a log). The log lines go to stderr, through the
+Powertools logger, each with the run's correlation id.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from datetime import date
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .. import services
-    from .audit import audit, take_anchor
+    from .. import observability
 
     parser = argparse.ArgumentParser(prog="python -m chalicelib.reports")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--no-anchor", action="store_true", help="verify the chains only")
     check.add_argument("--progress-every", type=int, default=1000)
     args = parser.parse_args(argv)
+    # Its log lines (Powertools, on stderr) carry a correlation id, as a function's do.
+    with observability.command(f"chalicelib.reports {args.command}"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .. import services
+    from .audit import audit, take_anchor
 
     ledger, store = services.ledger(), services.report_store()
     today = ledger.today(args.issuer)

@@ -104,12 +104,12 @@ class TerminalService:
         clock: Callable[[], datetime] | None = None,
         cache_seconds: float = 30.0,
         reconciliation_default: bool = False,
-        rebates: Rebates | None = None,
+        rebates: Rebates,
     ) -> None:
         self.ledger = ledger
         self.store = store
         # The rebates context: rates, and a payment's month written in the record's transaction.
-        self.rebates = rebates or Rebates.on_table(ledger.table)
+        self.rebates = rebates
         # Whether an issuer that sets nothing requires reconciliation (Settings.reconciliation).
         self.reconciliation_default = reconciliation_default
         self.clock = clock or ledger.clock

@@ -80,7 +80,7 @@ def test_offline_records_are_queued_durably_then_sent_in_order_exactly_once(worl
     second, _ = terminal_service.store.get_txn(IDM, 42)
     assert (first.amount, first.cancelled, first.request_id) == (1000, True, rows[0].body["request_id"])
     assert (second.amount, second.cancelled) == (2000, False)
-    accrual = terminal_service.store.accrual("niimi", month_of(rows[1].body), IDM)
+    accrual = terminal_service.rebates.accrual("niimi", month_of(rows[1].body), IDM)
     assert (accrual.yen, accrual.weighted, accrual.payments) == (2000, 2000 * 100, 1)
 
     assert reopened.flush(client) == FlushReport(sent=0, rejected=0, remaining=0)  # nothing sent twice
@@ -115,7 +115,7 @@ def test_a_record_recorded_twice_is_one_record(world, terminal_service):
     again = store.record_emoney(card(41), 1000)  # the clerk pressed again once online
     assert again.result["duplicate"] is True
     month = month_of(world.adapter.delivered[0].body)
-    assert terminal_service.store.accrual("niimi", month, IDM).payments == 1
+    assert terminal_service.rebates.accrual("niimi", month, IDM).payments == 1
 
 
 def test_a_refused_record_is_kept_in_rejected_and_the_rest_are_sent(world, terminal_service):

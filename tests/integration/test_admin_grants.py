@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.job_progress import JobInterrupted
-from chalicelib.jobs.admin_grants import GrantRow, grant_list
 from chalicelib.ledger.domain import Actor
+from chalicelib.operators.grants import GrantRow, grant_list
 from tests.fakes import fixtures as fakes
 
 OPS = Actor("operator", "arn:aws:iam::123456789012:user/ops")

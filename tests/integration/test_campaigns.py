@@ -26,6 +26,7 @@ from chalicelib.campaigns.errors import (
     UnknownCampaign,
 )
 from chalicelib.campaigns.service import ACTOR, Campaigns, job_name, run_campaigns
+from chalicelib.campaigns.store import CampaignStore
 from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.ledger.domain import Actor, CardStatus, Op
 from chalicelib.ledger.errors import WrongIssuer
@@ -93,7 +94,8 @@ class World:
 
     def run(self, day: date, issuer: str = "niimi", **kwargs):
         self.clock.set(day)
-        return run_campaigns(self.ledger, self.terminals, issuer, on=day, **kwargs)
+        return run_campaigns(self.campaigns, self.terminals, issuer, on=day, state=JobState(),
+                             **kwargs)
 
     def campaign_grants(self, idm: str) -> list:
         return [e for e in self.ledger.history(idm, limit=100).entries if e.result.get("source") == "campaign"]
@@ -105,7 +107,7 @@ class World:
 
 @pytest.fixture
 def world(terminal_service, ledger, clock) -> World:
-    w = World(ledger, terminal_service, clock, Campaigns(ledger))
+    w = World(ledger, terminal_service, clock, Campaigns(ledger, CampaignStore()))
     for issuer in ("niimi", "okayama"):
         terminal = Terminal(f"T-CHARGE-{issuer}", issuer, Mode.CHARGER, public_key_pem(new_key()))
         terminal_service.register_terminal(terminal)
@@ -141,7 +143,7 @@ def test_a_card_reaching_the_threshold_gets_the_cap_on_the_18th_of_the_next_mont
     assert [e.day for e in world.campaign_grants(november)] == [date(2022, 12, 18)]
     world.run(SETTLES)
     assert ledger.totals(october)[Op.GRANT] == ledger.totals(november)[Op.GRANT] == 5000
-    assert JobState(ledger.store.table).last_done(job_name(MYNA.campaign_id), "niimi") == SETTLES
+    assert JobState().last_done(job_name(MYNA.campaign_id), "niimi") == SETTLES
 
 
 def test_a_card_below_the_threshold_gets_a_quarter_of_its_charges_at_settlement(world, ledger):
@@ -209,7 +211,8 @@ def test_a_returned_card_is_reported_and_the_others_granted(world, ledger):
 def test_a_run_cannot_be_ahead_of_the_issuers_today(world, clock):
     clock.set(date(2022, 11, 17))
     with pytest.raises(ValueError):
-        run_campaigns(world.ledger, world.terminals, "niimi", on=date(2022, 11, 18))
+        run_campaigns(world.campaigns, world.terminals, "niimi", on=date(2022, 11, 18),
+                          state=JobState())
 
 
 # -- exactly once -----------------------------------------------------------------------------
@@ -283,7 +286,7 @@ def test_two_runs_at_once_grant_each_card_once(world, ledger, clock):
     def run() -> None:
         try:
             barrier.wait()
-            run_campaigns(ledger, world.terminals, "niimi", on=SETTLES)
+            run_campaigns(world.campaigns, world.terminals, "niimi", on=SETTLES, state=JobState())
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -319,7 +322,8 @@ def test_the_job_reads_only_the_cards_that_charged_in_the_month_due(world, ledge
     events = ledger.store.connection.client.meta.events
     events.register("provide-client-params.dynamodb", hook, unique_id="test-campaign-count")
     try:
-        report = run_campaigns(ledger, world.terminals, "niimi", on=date(2022, 11, 18), since=date(2022, 11, 18))
+        report = run_campaigns(world.campaigns, world.terminals, "niimi", on=date(2022, 11, 18),
+                               since=date(2022, 11, 18), state=JobState())
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-campaign-count")
 

@@ -45,7 +45,7 @@ def open_card(ledger, clock, n: int, grants=((LAST, 5000, 72),), issuer: str = "
 
 def run_on(ledger, mypage, clock, day: date, **kwargs):
     clock.set(day)
-    return run_dormancy(ledger, Members(mypage.store), "niimi", on=day, **kwargs)
+    return run_dormancy(ledger, Members(mypage.store), "niimi", on=day, state=JobState(), **kwargs)
 
 
 def linked(mypage, session) -> set[str]:
@@ -90,7 +90,7 @@ def test_a_card_is_active_on_its_deadline_and_retired_the_day_after(ledger, mypa
     assert linked(mypage_service, hanako) == {other} and linked(mypage_service, jiro) == set()
     assert mypage_service.store.unlink_card(card) == 0  # no link left from the card's side either
     assert ledger.balance(other).balance == 800 and not voids(ledger, other)
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") == LAST
+    assert JobState().last_done(JOB, "niimi") == LAST
 
 
 def test_a_later_grant_or_spend_moves_the_deadline(ledger, mypage_service, outbox, clock):
@@ -160,13 +160,13 @@ def test_a_run_killed_after_k_cards_then_run_again_retires_each_card_once(ledger
     since = date(2022, 10, 15)
     with pytest.raises(JobInterrupted):
         run_on(ledger, mypage_service, clock, DORMANT, since=since, fail_after=k)
-    done = JobState(ledger.store.table).last_done(JOB, "niimi")
+    done = JobState().last_done(JOB, "niimi")
     assert done is None or done < LAST
 
     resumed = run_on(ledger, mypage_service, clock, DORMANT, since=None if done else since)
     assert resumed.days[-1] == LAST
     assert_retired_once(ledger, mypage_service, cards, members)
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") == LAST
+    assert JobState().last_done(JOB, "niimi") == LAST
 
 
 def test_running_again_changes_nothing_and_a_new_registration_stays(ledger, mypage_service, outbox, clock):
@@ -192,11 +192,11 @@ def test_a_forced_rerun_over_the_same_days_is_answered_from_the_ledger(ledger, m
     run_on(ledger, mypage_service, clock, DORMANT, since=date(2022, 10, 15))
     seqs = {c: ledger.card(c).seq for c in cards}
     clock.set(date(2027, 10, 28))
-    again = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=date(2027, 10, 28),
-                         since=date(2022, 10, 15))
+    again = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(),
+                         on=date(2027, 10, 28), since=date(2022, 10, 15))
     assert (again.dormant_cards, again.unlinked) == (6, 0)
     assert {c: ledger.card(c).seq for c in cards} == seqs
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") > LAST  # the swept days moved on
+    assert JobState().last_done(JOB, "niimi") > LAST  # the swept days moved on
     assert_retired_once(ledger, mypage_service, cards, members)
 
 
@@ -209,7 +209,8 @@ def test_two_runs_at_once_retire_each_card_once(ledger, mypage_service, outbox, 
     def go() -> None:
         try:
             barrier.wait()
-            run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=date(2022, 10, 15))
+            run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(),
+                         on=DORMANT, since=date(2022, 10, 15))
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -258,7 +259,8 @@ def test_the_job_reads_only_the_cards_whose_time_ran_out(ledger, mypage_service,
     events = ledger.store.connection.client.meta.events
     events.register("provide-client-params.dynamodb", hook, unique_id="test-dormancy-count")
     try:
-        report = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=LAST)
+        report = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(),
+                              on=DORMANT, since=LAST)
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-dormancy-count")
 
@@ -313,7 +315,8 @@ def test_a_spend_landing_between_the_jobs_read_and_its_void_keeps_the_card(ledge
 
     monkeypatch.setattr(ledger.store, "get_card", read_then_a_spend)
     clock.set(DORMANT)
-    report = run_dormancy(ledger, Members(mypage_service.store), "niimi", on=DORMANT, since=LAST)
+    report = run_dormancy(ledger, Members(mypage_service.store), "niimi", state=JobState(),
+                          on=DORMANT, since=LAST)
     assert (report.dormant_cards, report.voided_cards, report.points) == (1, 0, 0)
     assert ledger.balance(card).balance == 4900 and not voids(ledger, card)
     assert linked(mypage_service, hanako) == {card}

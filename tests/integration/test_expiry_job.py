@@ -47,7 +47,7 @@ def expire_entries(ledger, idm: str) -> list:
 
 def run_on(ledger, clock, day: date, **kwargs):
     clock.set(day)
-    return run_expiry(ledger, "niimi", on=day, **kwargs)
+    return run_expiry(ledger, "niimi", state=JobState(), on=day, **kwargs)
 
 
 def indexed_cards(store) -> dict[str, str]:
@@ -74,7 +74,7 @@ def test_a_lot_is_expired_by_the_run_of_the_day_after_its_last_day(ledger, store
     assert [(m.op, m.amount, m.expires_on) for m in entry.movements] == [(Op.EXPIRE, 5000, LAST_DAY)]
     assert entry.actor == Actor("job", "expiry")
     assert indexed_cards(store) == {}  # no lot holds points: the card left the index
-    assert JobState(store.table).last_done(JOB, "niimi") == LAST_DAY
+    assert JobState().last_done(JOB, "niimi") == LAST_DAY
 
 
 def test_a_missed_run_is_caught_up_by_the_next_one(ledger, store, clock):
@@ -85,7 +85,7 @@ def test_a_missed_run_is_caught_up_by_the_next_one(ledger, store, clock):
     assert report.days == [LAST_DAY, DAY_AFTER]
     assert report.points == 5000
     assert ledger.totals(card)[Op.EXPIRE] == 5000
-    assert JobState(store.table).last_done(JOB, "niimi") == DAY_AFTER
+    assert JobState().last_done(JOB, "niimi") == DAY_AFTER
 
 
 def test_running_again_changes_nothing(ledger, store, clock):
@@ -97,10 +97,10 @@ def test_running_again_changes_nothing(ledger, store, clock):
     again = run_on(ledger, clock, DAY_AFTER, since=LAST_DAY)  # forced over the same day
     assert again.cards == 0  # the index no longer lists them
     clock.advance(days=3)
-    later = run_expiry(ledger, "niimi", on=DAY_AFTER, since=date(2023, 4, 1))
+    later = run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=date(2023, 4, 1))
     assert later.points == 0
     assert {c: (ledger.card(c).seq, ledger.card(c).head) for c in cards} == before
-    assert JobState(store.table).last_done(JOB, "niimi") == LAST_DAY  # never moved back
+    assert JobState().last_done(JOB, "niimi") == LAST_DAY  # never moved back
 
 
 def test_a_card_listed_again_after_its_expiry_is_answered_from_its_record(ledger, store, clock):
@@ -143,13 +143,14 @@ def test_a_run_killed_after_k_cards_then_run_again_ends_as_an_uninterrupted_run(
     resumed = build(ledger, clock, "niimi")
     clock.set(DAY_AFTER)
     since = date(2023, 4, 15)
-    reference = run_expiry(ledger, "okayama", on=DAY_AFTER, since=since)
+    reference = run_expiry(ledger, "okayama", state=JobState(), on=DAY_AFTER, since=since)
 
     with pytest.raises(JobInterrupted):
-        run_expiry(ledger, "niimi", on=DAY_AFTER, since=since, fail_after=k)
-    done = JobState(store.table).last_done(JOB, "niimi")
+        run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=since, fail_after=k)
+    done = JobState().last_done(JOB, "niimi")
     assert done is None or done < LAST_DAY
-    resumed_report = run_expiry(ledger, "niimi", on=DAY_AFTER, since=None if done else since)
+    resumed_report = run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER,
+                                since=None if done else since)
     if done is None:  # no progress recorded: the first run sweeps its look-back from scratch
         assert resumed_report.days[-1] == LAST_DAY
 
@@ -170,7 +171,7 @@ def test_two_runs_at_once_expire_each_lot_once(ledger, store, clock):
     def run() -> None:
         try:
             barrier.wait()
-            run_expiry(ledger, "niimi", on=DAY_AFTER, since=date(2023, 4, 15))
+            run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=date(2023, 4, 15))
         except BaseException as exc:  # noqa: BLE001  (reported by the test thread)
             errors.append(exc)
 
@@ -185,7 +186,7 @@ def test_two_runs_at_once_expire_each_lot_once(ledger, store, clock):
         entries = expire_entries(ledger, idm)
         assert len(entries) == (1 if due else 0)
         assert ledger.totals(idm)[Op.EXPIRE] == due
-    assert JobState(store.table).last_done(JOB, "niimi") == LAST_DAY
+    assert JobState().last_done(JOB, "niimi") == LAST_DAY
 
 
 def test_the_index_is_sparse_and_the_job_reads_only_the_cards_due(ledger, store, clock):
@@ -215,7 +216,7 @@ def test_the_index_is_sparse_and_the_job_reads_only_the_cards_due(ledger, store,
     ledger.issuer("niimi")  # warm: the issuer's settings are read once per container
     events.register("provide-client-params.dynamodb", hook, unique_id="test-expiry-count")
     try:
-        report = run_expiry(ledger, "niimi", on=DAY_AFTER, since=LAST_DAY)
+        report = run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=LAST_DAY)
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-expiry-count")
 
@@ -267,7 +268,7 @@ def test_the_daily_schedule_runs_every_issuer_on_its_own_today(ledger, store, cl
 
     niimi = open_card(ledger, clock, 1)
     okayama = open_card(ledger, clock, 2, issuer="okayama")
-    state = JobState(store.table)
+    state = JobState()
     state.mark_done(JOB, "niimi", date(2023, 4, 20))
     monkeypatch.setattr(services, "ledger", lambda: ledger)
     assert sorted(store.issuer_ids()) == ["niimi", "okayama"]

@@ -19,9 +19,9 @@ from chalicelib.imports import keys
 from chalicelib.imports.domain import Kind, Outcome
 from chalicelib.imports.service import Applied, Importer, initial_request_id
 from chalicelib.imports.store import ImportFiles, RunStore
-from chalicelib.jobs.admin_grants import GrantRow, grant_list
 from chalicelib.ledger.domain import Actor, Op, Source
 from chalicelib.ledger.keys import request_id_hash
+from chalicelib.operators.grants import GrantRow, grant_list
 from chalicelib.terminals.domain import TerminalStatus
 
 IMPORTS, REPORTS = "test-imports", "test-reports"

@@ -29,7 +29,7 @@ from chalicelib.ledger.store import CardStore
 from chalicelib.reports.store import ledger_aggregates
 from chalicelib.table import Table
 from localdev.moto_serial import serialize_dynamodb
-from tests.conftest import Clock
+from tests.conftest import TABLE, Clock
 from tests.fakes.ledger import FakeCardStore
 from tests.ledger_checks import card_problems
 
@@ -46,7 +46,7 @@ def machine_store():
     """One table for all examples: each example works on cards of its own."""
     serialize_dynamodb()
     with mock_aws():
-        table = Table("machine-table", "ap-northeast-1")
+        table = Table(TABLE, "ap-northeast-1")  # the table the models are bound to, in its own mock
         table.create()
         store = CardStore(table)
         store.put_issuer(Issuer("niimi"))

@@ -1,8 +1,9 @@
 """Logs, metrics and traces around every function (chalicelib/observability.py): the
 middleware runs for an HTTP route and for a scheduled function, log lines are JSON with a
 correlation id and no personal data (app.py's own schedules and send-mail too: their jobs'
-lines carry the invocation's id), the business metrics leave as CloudWatch EMF on
-stdout, and tracing stays off outside Lambda."""
+lines carry the invocation's id; a job run from the command line has a correlation id of
+its own), the business metrics leave as CloudWatch EMF on stdout, and tracing stays off
+outside Lambda."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def metered_api(store, clock, monkeypatch):
 
     from app import app
     from chalicelib import services
+    from chalicelib.rebates.service import Rebates
     from chalicelib.terminals.service import TerminalService
     from chalicelib.terminals.store import TerminalStore
 
@@ -66,7 +68,7 @@ def metered_api(store, clock, monkeypatch):
     assert (observability.observe, "all") in list(app.middleware_handlers)
     clock.now = datetime.now(UTC)  # signatures carry the real time
     ledger = MeteredLedger(store, clock=clock, extra_writes=ledger_aggregates)
-    terminals = TerminalService(ledger, TerminalStore(store.table), clock=clock)
+    terminals = TerminalService(ledger, TerminalStore(store.table), clock=clock, rebates=Rebates.on_table(store.table))
     monkeypatch.setattr(services, "ledger", lambda: ledger)
     monkeypatch.setattr(services, "terminals", lambda: terminals)
     ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
@@ -282,6 +284,57 @@ def test_send_mail_logs_a_mail_not_sent_with_the_correlation_id(api, log_lines):
     (failed,) = [line for line in lines if line["message"] == "mail not sent"]
     assert failed["level"] == "WARNING" and failed["error"] == "JSONDecodeError"
     assert failed["correlation_id"] == done["correlation_id"] and failed["function_name"] == "send-mail"
+
+
+# -- jobs run from the command line: a correlation id of their own, on stderr ------------
+
+
+def test_the_reports_cli_logs_through_powertools_with_a_correlation_id(ledger, store, monkeypatch, log_lines,
+                                                                       capsys):
+    import boto3
+
+    from chalicelib import services
+    from chalicelib.reports.__main__ import main as cli
+    from chalicelib.reports.store import ReportStore
+
+    ledger.open_card(idm=IDM, card_number=NUMBER, issuer_id="niimi")
+    ledger.grant(IDM, 300, request_id="g1", actor=Actor("operator", "ops"), source=Source.INITIAL)
+    s3 = boto3.client("s3", region_name="ap-northeast-1")
+    monkeypatch.setattr(services, "ledger", lambda: ledger)
+    report_store = ReportStore(store.table, s3, "unused", anchors_bucket="unused")  # no anchor: no S3 call
+    monkeypatch.setattr(services, "report_store", lambda: report_store)
+    capsys.readouterr()
+
+    assert cli(["audit", "--issuer", "niimi", "--no-anchor"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ok"]  # stdout is the command's answer only
+    lines = log_lines()
+    (audited,) = [line for line in lines if line["message"] == "audit done"]
+    (done,) = [line for line in lines if line["message"] == "invocation"]
+    assert done["outcome"] == "ok" and done["function_name"] == audited["function_name"] == "chalicelib.reports audit"
+    assert audited["correlation_id"] and audited["correlation_id"] == done["correlation_id"]
+    assert audited["service"] == "chiiki-points"
+    assert [json.loads(line)["message"] for line in err.splitlines()] == ["audit done", "invocation"]  # on stderr
+    assert "correlation_id" not in observability.logger().get_current_keys()  # removed when it ends
+
+
+@pytest.mark.parametrize(("job", "message"), [("daily_expiry", "expiry done"), ("daily_dormancy", "dormancy done")])
+def test_a_real_schedule_function_run_from_the_command_line_logs_with_its_correlation_id(
+    api, mypage_service, monkeypatch, log_lines, job, message
+):
+    """What `python -m localdev.jobs <job>` does around each job."""
+    from chalicelib import jobs, services
+    from chalicelib.mypage.members import Members
+
+    monkeypatch.setattr(services, "members", lambda: Members(mypage_service.store))  # the jobs' members, on moto
+    with observability.command(f"localdev.jobs {job}") as correlation_id:
+        getattr(jobs, job)()
+    lines = log_lines()
+    job_lines = [line for line in lines if line["message"] == message]
+    assert sorted(line["issuer"] for line in job_lines) == ["niimi", "okayama"]  # one per issuer
+    (done,) = [line for line in lines if line["message"] == "invocation"]
+    for line in [*job_lines, done]:
+        assert line["correlation_id"] == correlation_id and line["function_name"] == f"localdev.jobs {job}"
 
 
 def test_nothing_is_counted_outside_an_invocation(capsys):

@@ -17,6 +17,8 @@ from chalicelib.jobs.rebate import JOB, run_rebates
 from chalicelib.ledger.domain import Actor, Op, Source, expiry_date
 from chalicelib.ledger.keys import SHARDS
 from chalicelib.rebates.domain import RebateRate
+from chalicelib.reconciliation.service import Reconciliation
+from chalicelib.reconciliation.store import ReconciliationStore
 from tests.terminals import register_demo
 
 V1 = "/api/terminal/v1"
@@ -55,7 +57,12 @@ class World:
 
     def rebate(self, day: date, **kwargs):
         self.clock.set(day)
-        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day, **kwargs)
+        return self.run(day, **kwargs)
+
+    def run(self, day: date, **kwargs):
+        """The rebate job, built as services.py builds it (its state, the reconciliation)."""
+        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day, state=JobState(),
+                           reconciliation=Reconciliation(self.ledger, ReconciliationStore()), **kwargs)
 
     def rebates(self, idm: str) -> list[tuple[date, int, date]]:
         """The card's rebate grants: (day, points, last valid day), oldest first."""
@@ -222,11 +229,11 @@ def test_a_missed_run_is_caught_up_month_by_month_on_the_next_run(world):
     card = world.card(1)
     world.pay(card, 10_000, jst(2022, 10, 10))
     world.pay(card, 20_000, jst(2022, 11, 10))
-    JobState(world.ledger.store.table).mark_done(JOB, "niimi", date(2022, 9, 1))  # September was settled
+    JobState().mark_done(JOB, "niimi", date(2022, 9, 1))  # September was settled
     report = world.rebate(date(2023, 1, 4))  # no run on 30 November nor 28 December
     assert report.months == ["2022-10", "2022-11"]
     assert world.rebates(card) == [(date(2023, 1, 4), 100, date(2023, 7, 3)), (date(2023, 1, 4), 200, date(2023, 7, 3))]
-    assert JobState(world.ledger.store.table).last_done(JOB, "niimi") == date(2022, 11, 1)
+    assert JobState().last_done(JOB, "niimi") == date(2022, 11, 1)
 
 
 def test_a_run_killed_part_way_then_resumed_grants_each_card_once(world):
@@ -236,7 +243,7 @@ def test_a_run_killed_part_way_then_resumed_grants_each_card_once(world):
     with pytest.raises(JobInterrupted):
         world.rebate(date(2022, 11, 30), fail_after=7)
     assert sum(bool(world.rebates(c)) for c in cards) == 7
-    assert JobState(world.ledger.store.table).last_done(JOB, "niimi") < date(2022, 10, 1)
+    assert JobState().last_done(JOB, "niimi") < date(2022, 10, 1)
 
     resumed = world.rebate(date(2022, 11, 30))
     assert resumed.cards == 23 and resumed.months[-1] == "2022-10"
@@ -254,7 +261,7 @@ def test_two_runs_at_once_grant_each_card_once(world):
 
     def run() -> None:
         try:
-            run_rebates(world.ledger, world.terminals.rebates, "niimi", on=date(2022, 11, 30))
+            world.run(date(2022, 11, 30))
         except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
             errors.append(exc)
 
@@ -381,7 +388,7 @@ def test_the_cost_follows_the_cards_that_paid(world):
     idle = [world.card(n) for n in range(41, 61)]
     for card in paid:
         world.pay(card, 2_000, jst(2022, 10, 10))
-    JobState(world.ledger.store.table).mark_done(JOB, "niimi", date(2022, 9, 1))
+    JobState().mark_done(JOB, "niimi", date(2022, 9, 1))
     world.clock.set(date(2022, 11, 30))
     calls: list[tuple[str, dict]] = []
     events = world.ledger.store.connection.client.meta.events
@@ -391,7 +398,7 @@ def test_the_cost_follows_the_cards_that_paid(world):
 
     events.register("provide-client-params.dynamodb", hook, unique_id="test-rebate-count")
     try:
-        report = run_rebates(world.ledger, world.terminals.rebates, "niimi", on=date(2022, 11, 30))
+        report = world.run(date(2022, 11, 30))
     finally:
         events.unregister("provide-client-params.dynamodb", unique_id="test-rebate-count")
 

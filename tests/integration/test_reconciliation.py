@@ -20,6 +20,7 @@ from chalicelib.imports import keys as import_keys
 from chalicelib.imports.domain import Kind
 from chalicelib.imports.service import Importer
 from chalicelib.imports.store import ImportFiles, RunStore
+from chalicelib.job_progress import JobState
 from chalicelib.jobs.rebate import run_rebates
 from chalicelib.ledger.domain import Actor, Source
 from chalicelib.reconciliation import domain as recon
@@ -56,7 +57,7 @@ class World:
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.s3.put_bucket_versioning(Bucket=IMPORTS, VersioningConfiguration={"Status": "Enabled"})
         self.ticks = Ticks()
-        self.recon = ReconciliationStore(ledger.store.table)
+        self.recon = ReconciliationStore()
 
     def card(self, n: int) -> tuple[str, str]:
         idm, number = f"0c{n:014x}", f"JW{n:015d}"
@@ -84,7 +85,7 @@ class World:
         kw.setdefault("now", self.ticks)
         return Importer(self.ledger, self.terminals, RunStore(self.ledger.store.table),
                         ImportFiles(self.s3, IMPORTS, REPORTS),
-                        reconciliation=Reconciliation(self.ledger, self.terminals), **kw)
+                        reconciliation=Reconciliation(self.ledger, self.recon, self.terminals), **kw)
 
     def put(self, name: str, lines: list[str]) -> str:
         key = f"niimi/emoney-settlements/{name}.csv"
@@ -105,14 +106,16 @@ class World:
 
     def rebate(self, day: date):
         self.clock.set(day)
-        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day)
+        return run_rebates(self.ledger, self.terminals.rebates, "niimi", on=day,
+                           state=JobState(),
+                           reconciliation=Reconciliation(self.ledger, self.recon))
 
     def rebates(self, idm: str) -> list[tuple[date, int]]:
         return [(e.day, e.result["granted"]) for e in reversed(self.ledger.history(idm, limit=100).entries)
                 if e.kind == "grant" and e.result["source"] == "rebate"]
 
     def report(self, month: str) -> list[list[str]]:
-        rows = Reconciliation(self.ledger, self.terminals).report_rows(self.ledger.issuer("niimi"), month)
+        rows = Reconciliation(self.ledger, self.recon).report_rows(self.ledger.issuer("niimi"), month)
         body = report_domain.to_csv(recon.HEADER, rows)
         assert body.startswith("\ufeff".encode())
         return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
@@ -335,7 +338,7 @@ def test_the_reconciliation_report_is_written_with_the_months_reports_and_fresh_
 
     idm, number = world.card(1)
     world.pay(idm, 4_000, jst(2022, 10, 10))
-    recon_service = Reconciliation(world.ledger, world.terminals)
+    recon_service = Reconciliation(world.ledger, world.recon, world.terminals)
     s3 = b3.client("s3", region_name=REGION)
     reports = Reports(ReportStore(store.table, s3, REPORTS, anchors_bucket=REPORTS), lambda issuer: {},
                       lambda issuer, month: recon_service.report_rows(world.ledger.issuer(issuer), month))

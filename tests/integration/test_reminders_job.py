@@ -39,7 +39,8 @@ def open_card(ledger, clock, n: int, grants=((GRANT_DAY, 5000),)) -> str:
 
 
 def run(ledger, mypage, day: date, **kwargs):
-    return run_reminders(ledger, Members(mypage.store), mypage.mailer, "niimi", on=day, **kwargs)
+    return run_reminders(ledger, Members(mypage.store), mypage.mailer, "niimi", on=day,
+                         state=JobState(), **kwargs)
 
 
 def mails(outbox) -> list[tuple[str, str, str]]:
@@ -72,7 +73,7 @@ def test_one_email_per_lot_exactly_30_days_before_it_expires(ledger, mypage_serv
     assert run(ledger, mypage_service, date(2023, 4, 29)).sent == 1  # the 123-point lot, 30 days before 05-29
     assert len(mails(outbox)) == 2
     assert "ポイント: 123ポイント" in mails(outbox)[-1][2]
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") == date(2023, 4, 29)
+    assert JobState().last_done(JOB, "niimi") == date(2023, 4, 29)
 
 
 def test_opted_out_members_get_nothing_and_a_member_gets_one_per_lot_of_each_card(
@@ -132,7 +133,7 @@ def test_a_run_killed_after_k_emails_then_run_again_sends_each_reminder_once(
     with pytest.raises(JobInterrupted):
         run(ledger, mypage_service, REMIND_DAY, fail_after=k)
     assert len(mails(outbox)) == k
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") < REMIND_DAY
+    assert JobState().last_done(JOB, "niimi") < REMIND_DAY
 
     resumed = run(ledger, mypage_service, REMIND_DAY)
     assert (resumed.sent, resumed.already) == (8 - k, k)
@@ -142,7 +143,7 @@ def test_a_run_killed_after_k_emails_then_run_again_sends_each_reminder_once(
         bodies = sorted(body for to, _, body in sent if to == address)
         assert len(bodies) == 2
         assert f"ポイント: {1000 * n:,}ポイント" in bodies[0] + bodies[1]
-    assert JobState(ledger.store.table).last_done(JOB, "niimi") == REMIND_DAY
+    assert JobState().last_done(JOB, "niimi") == REMIND_DAY
 
 
 def test_two_runs_at_once_send_each_reminder_once(ledger, mypage_service, outbox, clock):
@@ -188,15 +189,16 @@ def test_a_failed_send_is_retried_by_the_next_run_and_no_address_is_logged(
     addresses = build(ledger, mypage_service, outbox, clock, members=2)
     flaky = FlakyMailer(mypage_service.mailer, addresses[0])
     caplog.set_level(logging.DEBUG, logger="chalicelib")
-    state = JobState(ledger.store.table)
+    state = JobState()
 
-    assert run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 23)).sent == 0
-    first = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=REMIND_DAY)
+    assert run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state,
+                         on=date(2023, 3, 23)).sent == 0
+    first = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state, on=REMIND_DAY)
     assert (first.sent, first.failed) == (3, 1)
     assert state.last_done(JOB, "niimi") == date(2023, 3, 23)  # the day stays undone
     assert [to for to, _, _ in mails(outbox)].count(addresses[0]) == 1
 
-    retry = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", on=date(2023, 3, 25))
+    retry = run_reminders(ledger, Members(mypage_service.store), flaky, "niimi", state=state, on=date(2023, 3, 25))
     assert retry.days == [REMIND_DAY, date(2023, 3, 25)]
     assert (retry.sent, retry.already, retry.failed) == (1, 3, 0)
     sent = mails(outbox)

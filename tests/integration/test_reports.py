@@ -14,6 +14,7 @@ from datetime import date, datetime
 import boto3
 import pytest
 
+from chalicelib.job_progress import JobState
 from chalicelib.jobs.expiry import run_expiry
 from chalicelib.ledger import keys as ledger_keys
 from chalicelib.ledger.domain import Actor, CardStatus, Op, Source
@@ -143,7 +144,7 @@ def drive_mix(ledger, clock, cards: int = 6) -> list[str]:
     mix.at(date(2023, 4, 20))
     pay_late = mix.spend(idms[3], 3000, "M-1")  # from the initial lot (last valid day 2023-04-23)
     mix.at(date(2023, 4, 24))
-    run_expiry(ledger, "niimi", on=date(2023, 4, 24), since=date(2022, 10, 24))
+    run_expiry(ledger, "niimi", on=date(2023, 4, 24), since=date(2022, 10, 24), state=JobState())
     mix.at(date(2023, 4, 25))
     mix.cancel(idms[3], pay_late, "M-1")  # its lot is past: the points are recorded as expired
     mix.spend(idms[0], 50, "M-3")

@@ -58,7 +58,7 @@ def test_under_reconciliation_records_and_cancels_still_take_two_round_trips(cou
 
     ledger.change_issuer("niimi", reconciliation=True)
     tills, calls = counted
-    awaiting = ReconciliationStore(ledger.store.table).awaiting_records
+    awaiting = ReconciliationStore().awaiting_records
     month = ledger.today("niimi").strftime("%Y-%m")
     for n in (1, 2):
         record, cancel = operations(n)[3:5]

@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from chalicelib.job_progress import JobState
 from chalicelib.jobs.expiry import run_expiry
 from chalicelib.jobs.rebate import run_rebates
 from chalicelib.ledger.domain import Actor, Source
+from chalicelib.reconciliation.service import Reconciliation
+from chalicelib.reconciliation.store import ReconciliationStore
 from tests.terminals import register_demo
 
 V1 = "/api/terminal/v1"
@@ -35,8 +38,9 @@ def test_the_worked_example_of_section_11(api, terminal_service, ledger, clock):
         day = first
         while day <= last:
             at(day, 0)
-            run_expiry(ledger, "niimi", on=day)
-            run_rebates(ledger, terminal_service.rebates, "niimi", on=day)
+            run_expiry(ledger, "niimi", on=day, state=JobState())
+            run_rebates(ledger, terminal_service.rebates, "niimi", on=day, state=JobState(),
+                        reconciliation=Reconciliation(ledger, ReconciliationStore()))
             day += timedelta(days=1)
 
     def balance() -> dict:

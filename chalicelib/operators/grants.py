@@ -4,7 +4,8 @@ nobody twice, because each grant's request id is made of the list id and the car
 
 `grant_once` is the one implementation of "grant these points to this card with this
 reason, once per (list, card)": the admin API's grant lists (`grant_list`, below) and
-the `admin-grants` CSV import (chalicelib/imports/service.py) both call it, so a list
+the `admin-grants` CSV import (chalicelib/imports/service.py, through the operators'
+service) both call it, so a list
 granted through one path is not granted again through the other, and a row is reported
 in the same words by both: granted, already granted (the list granted this card these
 points before, by either path), or refused with the reason in plain words."""
