@@ -14,10 +14,10 @@ matched") and changes nothing; another line for the same record is unmatched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import Contended
 from ..ledger.domain import Issuer
@@ -29,8 +29,15 @@ from . import domain
 from .domain import SettlementLine
 from .store import ReconciliationStore, awaiting_item, unmatched_key_item
 
-if TYPE_CHECKING:
-    from ..terminals.service import TerminalService
+
+class Records(Protocol):
+    """What matching needs of the records' owner (TerminalService, which the composition
+    root passes in): declared here, so this context imports no terminals service (whose
+    records write this context's awaiting list through the rebates: arrows one way)."""
+
+    def record(self, idm: str, card_seq: int) -> CardTxn | None: ...
+
+    def match_txn(self, txn: CardTxn, line_id: str, *, arrival_month: str, writes: Sequence[Write] = ()) -> None: ...
 
 # A record cancelled or matched between our read and our write is read again: once, in practice.
 MATCH_ATTEMPTS = 5
@@ -57,7 +64,7 @@ def unmatched_line_gone(issuer: str, month: str, line_id: str) -> Write:
 
 
 class Reconciliation:
-    def __init__(self, ledger: Ledger, store: ReconciliationStore, terminals: TerminalService | None = None) -> None:
+    def __init__(self, ledger: Ledger, store: ReconciliationStore, terminals: Records | None = None) -> None:
         # `terminals` is needed to match lines; the reconciliation report, which reads only
         # this context's items, is built without.
         self.ledger = ledger
