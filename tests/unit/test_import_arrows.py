@@ -11,6 +11,7 @@ a listed one that is gone (so the list only shrinks)."""
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +123,52 @@ def test_the_scan_sees_each_kind_of_reach_through(tmp_path):
         ("chalicelib.jobs.rebate", "chalicelib.terminals.store"),
         ("chalicelib.campaigns.service", "chalicelib.jobs"),
     }
+
+
+def _graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the chalicelib modules it imports (`from . import keys` is the keys module,
+    not the package)."""
+    modules = {_module(path, root): path for path in (root / "chalicelib").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                source = _imports_source(module, path, node)
+                for alias in node.names:
+                    found.add(f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source)
+        graph[module] = {m for m in found if m in modules and m != module}
+    return graph
+
+
+def _imports_source(module: str, path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = (module if path.name == "__init__.py" else module.rpartition(".")[0]).split(".")
+    return ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        return exc.args[1]
+    return None
+
+
+def test_no_circle_of_imports():
+    """Arrows one way also means no loop: the records' owner is passed to the reconciliation
+    as a Protocol, not imported, because the records write through the rebates, which write
+    the reconciliation's awaiting list."""
+    assert _circle(_graph()) is None
+
+
+def test_the_circle_check_sees_a_loop(tmp_path):
+    lib = tmp_path / "chalicelib"
+    (lib / "rebates").mkdir(parents=True)
+    (lib / "terminals").mkdir()
+    (lib / "rebates" / "service.py").write_text("from ..terminals.service import TerminalService\n")
+    (lib / "terminals" / "service.py").write_text("from ..rebates import service\n")
+    assert set(_circle(_graph(tmp_path))) == {"chalicelib.rebates.service", "chalicelib.terminals.service"}
