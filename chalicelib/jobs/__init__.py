@@ -72,8 +72,8 @@ def daily_reports() -> list[Any]:
 def daily_audit() -> list[Any]:
     """Anchor every chain head, then verify every chain against the previous anchor."""
     from .. import services
-    from ..reports import AuditFailed
     from ..reports.audit import run_audit
+    from ..reports.errors import AuditFailed
 
     ledger, store = services.ledger(), services.report_store()
 

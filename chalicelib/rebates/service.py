@@ -38,14 +38,11 @@ from .domain import (
     rebate_to_grant,
     weighted_change,
 )
+from .errors import MonthMoved
 from .store import RebateStore
 
 # A card is re-read and settled again when a record or another run moved it meanwhile.
 SETTLE_ATTEMPTS = 10
-
-
-class MonthMoved(Exception):
-    """The month's accrual or the card's account changed between the read and the write."""
 
 
 @dataclass(frozen=True)

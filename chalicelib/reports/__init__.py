@@ -7,7 +7,3 @@ Operators run the same by hand: `python -m chalicelib.reports --help`.
 """
 
 from __future__ import annotations
-
-
-class AuditFailed(RuntimeError):
-    """A chain is broken or no longer passes through its anchor: the job fails, so its alarm fires."""

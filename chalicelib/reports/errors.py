@@ -40,3 +40,8 @@ class NotWrittenYet(ReportsError):
             f"reports on the 1st (00:40 JST); to write them now, run "
             f"`python -m chalicelib.reports month --issuer {issuer_id} --month {month}`"
         )
+
+
+class AuditFailed(RuntimeError):
+    """A chain is broken or no longer passes through its anchor: the audit job fails, so its
+    alarm fires. Not an API error (no operator request raises it)."""

@@ -34,6 +34,7 @@ from ..ledger.errors import (
 )
 from ..ledger.service import Ledger
 from ..rebates.domain import RebateRate, rebate_bps, rebate_owed_back, rebate_request_id
+from ..rebates.errors import MonthMoved
 from ..rebates.service import Rebates
 from ..table import Claim, ClaimExists, Write
 from ..ttl_cache import TTLCache
@@ -69,7 +70,6 @@ from .errors import (
 from .signatures import MAX_SKEW, claimed_key_id, verify
 from .store import (
     MONTH_ATTEMPTS,
-    MonthMoved,
     MonthSettled,
     OverDailyLimit,
     TerminalStore,

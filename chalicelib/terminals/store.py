@@ -39,6 +39,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 
 from ..ledger.chain import fingerprint
 from ..ledger.errors import Contended
+from ..rebates.errors import MonthMoved
 from ..table import Claim, ClaimExists, Refused, Table, TableItem, Transaction, Write, put_claims
 from . import keys
 from .domain import (
@@ -126,11 +127,6 @@ class MonthSettled(Exception):
     def __init__(self, weighted: int) -> None:
         super().__init__("the payment's month is already settled")
         self.weighted = weighted
-
-
-class MonthMoved(Exception):
-    """A settled month's sums changed between our read and our write (a late record or
-    another cancel): read them again."""
 
 
 class OverDailyLimit(Exception):

@@ -15,7 +15,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import jobs, services
-from chalicelib import reports as reports_package  # AuditFailed
 from chalicelib.ledger import keys as ledger_keys
 from chalicelib.ledger.chain import link
 from chalicelib.ledger.domain import Actor, Source
@@ -23,6 +22,7 @@ from chalicelib.reports import audit as audit_module
 from chalicelib.reports.__main__ import main as cli
 from chalicelib.reports.audit import audit, run_audit, take_anchor
 from chalicelib.reports.domain import ChainHead, anchor_digest
+from chalicelib.reports.errors import AuditFailed
 from chalicelib.reports.store import ReportStore
 from localdev.stack import create_anchors_bucket
 
@@ -281,7 +281,7 @@ def test_the_schedules_and_the_cli(ledger, clock, report_store, monkeypatch, cap
     assert cli(["audit", "--issuer", "niimi", "--against", "2025-06-02"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert [f["idm"] for f in out["failures"]] == [idms[0]]
-    with pytest.raises(reports_package.AuditFailed):
+    with pytest.raises(AuditFailed):
         clock.set(date(2025, 6, 3))
         jobs.daily_audit()
 
