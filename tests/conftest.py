@@ -82,11 +82,9 @@ class WorkerAws:
     def start(self) -> None:
         """Mock AWS for one test, every backend empty but for the table, itself empty."""
         from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.core.base_backend import BackendDict
         from moto.dynamodb.models import dynamodb_backends
 
-        self.mock.start(reset=False)
-        BackendDict.reset()
+        self.mock.start()  # moto's reset: every backend, and its registry of responses
         if self._moto_table is not None:
             self._moto_table.items.clear()
             dynamodb_backends[DEFAULT_ACCOUNT_ID][self.REGION].tables[TABLE] = self._moto_table
@@ -110,6 +108,19 @@ class WorkerAws:
                 m._connection is None or m._connection.connection is not self.table.connection for m in _models()):
             self.table = Table(TABLE, self.REGION)
         return self.table
+
+    def items(self) -> dict:
+        """A copy of every item of the worker's table (moto's own objects)."""
+        import copy
+
+        return copy.deepcopy(dict(self._moto_table.items))
+
+    def put_items(self, items: dict) -> None:
+        """Put back the items `items()` copied, as they were (a copy of them: the table's
+        own stay the test's)."""
+        import copy
+
+        self._moto_table.items.update(copy.deepcopy(items))
 
     def client(self, service: str):
         """A botocore client for `service`, built once per worker (moto answers it in every test)."""
