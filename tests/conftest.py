@@ -76,6 +76,7 @@ class WorkerAws:
         core = {**default_user_config["core"], "reset_boto3_session": False}
         self.mock = mock_aws(config={"core": core})
         self.table: Table | None = None
+        self._binding: tuple = ()
         self._moto_table = None
         self._clients: dict[str, object] = {}
 
@@ -94,19 +95,19 @@ class WorkerAws:
 
     def bound_table(self) -> Table:
         """The worker's table, created on first use; built again (not created) only when
-        something bound the models to another table or a model class is new."""
+        what Table() binds changed since (a test bound the models to another table, or a
+        model class is new)."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
-
-        from chalicelib.table import TableItem, _models
 
         if self.table is None:
             self.table = Table(TABLE, self.REGION)
             self.table.create()
             self._moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.REGION].tables[TABLE]
-        elif TableItem.Meta.table_name != TABLE or any(
-                m._connection is None or m._connection.connection is not self.table.connection for m in _models()):
+            self._binding = _model_binding()
+        elif _model_binding() != self._binding:
             self.table = Table(TABLE, self.REGION)
+            self._binding = _model_binding()
         return self.table
 
     def items(self) -> dict:
@@ -129,6 +130,17 @@ class WorkerAws:
 
             self._clients[service] = boto3.client(service, region_name=self.REGION)
         return self._clients[service]
+
+
+def _model_binding() -> tuple:
+    """What Table() binds the model classes to, today: the table name and each model's
+    connection (nothing, if Table() binds none)."""
+    from chalicelib import table
+
+    models = getattr(table, "_models", None)
+    if models is None:
+        return ()
+    return table.TableItem.Meta.table_name, tuple((m, m._connection) for m in models())
 
 
 @pytest.fixture(scope="session")
