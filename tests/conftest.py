@@ -61,18 +61,107 @@ def clock() -> Clock:
     return c
 
 
+class WorkerAws:
+    """One moto mock, one created table and one set of botocore clients per xdist worker
+    (building them is most of a test's setup). Each test still starts from nothing: its
+    `aws` fixture resets every moto backend with moto's own reset and puts the worker's
+    table back with no items, so no test sees another's items, mail, queues or files."""
+
+    REGION = "ap-northeast-1"
+
+    def __init__(self) -> None:
+        from moto.core.config import default_user_config
+
+        serialize_dynamodb()
+        # boto3's default session (its endpoint data loaded once) survives between tests:
+        # every test runs with the same fake credentials (localdev.fake_aws).
+        core = {**default_user_config["core"], "reset_boto3_session": False}
+        self.mock = mock_aws(config={"core": core})
+        self.table: Table | None = None
+        self._binding: tuple = ()
+        self._moto_table = None
+        self._clients: dict[str, object] = {}
+
+    def start(self) -> None:
+        """Mock AWS for one test, every backend empty but for the table, itself empty."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        self.mock.start()  # moto's reset: every backend, and its registry of responses
+        if self._moto_table is not None:
+            self._moto_table.items.clear()
+            dynamodb_backends[DEFAULT_ACCOUNT_ID][self.REGION].tables[TABLE] = self._moto_table
+
+    def stop(self) -> None:
+        self.mock.stop(remove_data=False)  # the next test's start resets it
+
+    def bound_table(self) -> Table:
+        """The worker's table, created on first use; built again (not created) only when
+        what Table() binds changed since (a test bound the models to another table, or a
+        model class is new)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        if self.table is None:
+            self.table = Table(TABLE, self.REGION)
+            self.table.create()
+            self._moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.REGION].tables[TABLE]
+            self._binding = _model_binding()
+        elif _model_binding() != self._binding:
+            self.table = Table(TABLE, self.REGION)
+            self._binding = _model_binding()
+        return self.table
+
+    def items(self) -> dict:
+        """A copy of every item of the worker's table (moto's own objects)."""
+        import copy
+
+        return copy.deepcopy(dict(self._moto_table.items))
+
+    def put_items(self, items: dict) -> None:
+        """Put back the items `items()` copied, as they were (a copy of them: the table's
+        own stay the test's)."""
+        import copy
+
+        self._moto_table.items.update(copy.deepcopy(items))
+
+    def client(self, service: str):
+        """A botocore client for `service`, built once per worker (moto answers it in every test)."""
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.client(service, region_name=self.REGION)
+        return self._clients[service]
+
+
+def _model_binding() -> tuple:
+    """What Table() binds the model classes to, today: the table name and each model's
+    connection (nothing, if Table() binds none)."""
+    from chalicelib import table
+
+    models = getattr(table, "_models", None)
+    if models is None:
+        return ()
+    return table.TableItem.Meta.table_name, tuple((m, m._connection) for m in models())
+
+
+@pytest.fixture(scope="session")
+def worker_aws() -> WorkerAws:
+    return WorkerAws()
+
+
 @pytest.fixture
-def aws():
-    serialize_dynamodb()
-    with mock_aws():
-        yield
+def aws(worker_aws):
+    worker_aws.start()
+    try:
+        yield worker_aws
+    finally:
+        worker_aws.stop()
 
 
 @pytest.fixture
 def store(aws) -> CardStore:
-    table = Table(TABLE, "ap-northeast-1")
-    table.create()
-    s = CardStore(table)
+    s = CardStore(aws.bound_table())
     s.put_issuer(Issuer("niimi"))
     s.put_issuer(Issuer("okayama", point_name="おかやまポイント"))
     return s
@@ -139,29 +228,25 @@ class Outbox:
 
 @pytest.fixture
 def outbox(aws) -> Outbox:
-    import boto3
-
     from chalicelib.mail import Mailer
     from chalicelib.settings import Settings
     from localdev.mail_queue import QueueDrain, create_queues
 
-    ses = boto3.client("ses", region_name="ap-northeast-1")
+    ses = aws.client("ses")
     ses.verify_email_identity(EmailAddress=SENDER)
-    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    sqs = aws.client("sqs")
     queue_url, dead_letter_url = create_queues(sqs, Settings.mail_queue)
     return Outbox(QueueDrain(sqs, queue_url, Mailer(sender=SENDER, client=ses)), dead_letter_url)
 
 
 @pytest.fixture
-def mypage_service(terminal_service, outbox):
-    import boto3
-
+def mypage_service(terminal_service, outbox, aws):
     from chalicelib.mail import QueuedMailer
     from chalicelib.mypage.service import MyPage
     from chalicelib.mypage.store import MyPageStore
 
     ledger = terminal_service.ledger
-    mailer = QueuedMailer(outbox.queue_url, client=boto3.client("sqs", region_name="ap-northeast-1"))
+    mailer = QueuedMailer(outbox.queue_url, client=aws.client("sqs"))
     return MyPage(ledger, MyPageStore(ledger.store.table), mailer, b"test-secret",
                   merchants=lambda issuer: terminal_service.merchants(issuer))
 
@@ -180,6 +265,23 @@ def api(terminal_service, mypage_service, outbox, monkeypatch):
     monkeypatch.setattr(services, "mailer", lambda: outbox.drain.mailer)  # the send-mail function's SES
     with Client(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    """argon2id at its cheapest cost in this process (MyPage hashes with the library's
+    defaults, about 0.2 s a hash: most of a MyPage test's time). Hashing and verifying
+    work the same, only faster; `make run`, the browser and e2e tests, in their own
+    processes, keep the defaults."""
+    import argon2
+
+    class CheapPasswordHasher(argon2.PasswordHasher):
+        def __init__(self, time_cost: int = 1, memory_cost: int = 8, parallelism: int = 1, **kwargs) -> None:
+            super().__init__(time_cost, memory_cost, parallelism, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(argon2, "PasswordHasher", CheapPasswordHasher)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -169,7 +169,8 @@ class FakeGateway:
 @contextmanager
 def fake_gateway(client, credentials, region: str = "ap-northeast-1") -> Iterator[FakeGateway]:
     gateway = FakeGateway(client, credentials, region)
-    thread = threading.Thread(target=gateway.server.serve_forever, daemon=True)
+    # shutdown() waits for the serve loop's next poll: 0.5 s by default, at every test's end
+    thread = threading.Thread(target=gateway.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield gateway

@@ -32,9 +32,12 @@ def aws_calls(api, cards, outbox, mypage_service):  # noqa: F811
         calls.append(f"{model.service_model.service_name}.{model.name}")
 
     clients = [mypage_service.store.connection.client, mypage_service.mailer.client]
-    for client in {id(c): c for c in clients}.values():
-        client.meta.events.register("before-call.*.*", count)
-    return calls
+    clients = list({id(c): c for c in clients}.values())  # the worker's clients: unregister after
+    for client in clients:
+        client.meta.events.register("before-call.*.*", count, unique_id="aws-calls")
+    yield calls
+    for client in clients:
+        client.meta.events.unregister("before-call.*.*", unique_id="aws-calls")
 
 
 @pytest.mark.parametrize("path", ["/signup/start", "/password-reset/start"])

@@ -144,19 +144,30 @@ class Caller:
         return response.status_code, answer
 
 
+@pytest.fixture(scope="module")
+def world_items() -> dict:
+    """The table's items once `caller` has opened the card, registered the demo terminals
+    and signed the member up: the first test writes them, each later one (in this worker)
+    starts from a copy of them in its own fresh table instead of writing them again."""
+    return {}
+
+
 @pytest.fixture
 def caller(api, operators, with_identity, terminal_service, mypage_service, outbox, ledger, store,  # noqa: F811
-           monkeypatch, dynamodb_key_limits):
-    import boto3
-
+           monkeypatch, dynamodb_key_limits, aws, world_items):
     from chalicelib import services
     from chalicelib.imports.service import Importer
     from chalicelib.imports.store import ImportFiles, RunStore
 
-    ledger.open_card(idm=IDM, card_number="JW123456789012345", issuer_id="niimi", birth_date="1948-03-15")
-    ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
-    register_demo(terminal_service, api)
-    s3 = boto3.client("s3", region_name="ap-northeast-1")
+    if not world_items:
+        ledger.open_card(idm=IDM, card_number="JW123456789012345", issuer_id="niimi", birth_date="1948-03-15")
+        ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
+        register_demo(terminal_service, api)
+        sign_up(mypage_service, outbox, "hanako@example.jp", "JW123456789012345", "1948-03-15")
+        world_items.update(aws.items())
+    else:
+        aws.put_items(world_items)
+    s3 = aws.client("s3")
     settings_ = services.settings()
     for bucket in (settings_.imports_bucket, settings_.reports_bucket):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
@@ -165,7 +176,6 @@ def caller(api, operators, with_identity, terminal_service, mypage_service, outb
     files = ImportFiles(s3, settings_.imports_bucket, settings_.reports_bucket)
     importer = Importer(ledger, terminal_service, RunStore(store.table), files)
     monkeypatch.setattr(services, "importer", lambda: importer)
-    sign_up(mypage_service, outbox, "hanako@example.jp", "JW123456789012345", "1948-03-15")
     caller = Caller(api, mypage_service, "hanako@example.jp", "")
     session = caller._logged_in()
     (card,) = mypage_service.cards(mypage_service.authenticate(session.cookie))

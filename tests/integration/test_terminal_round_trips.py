@@ -19,10 +19,10 @@ def counted(api, terminal_service, ledger):
     ledger.open_card(idm=IDM, card_number="JW123456789012345", issuer_id="niimi")
     ledger.grant(IDM, 5000, request_id="import:1", actor=Actor("operator", "ops"), source=Source.INITIAL)
     calls: list[str] = []
-    ledger.store.connection.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
-    )
-    return register_demo(terminal_service, api), calls
+    events = ledger.store.connection.client.meta.events  # the worker's client: unregister after
+    events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name), unique_id="round-trips")
+    yield register_demo(terminal_service, api), calls
+    events.unregister("before-call.dynamodb", unique_id="round-trips")
 
 
 def operations(n: int) -> list[tuple[str, str, dict]]:
