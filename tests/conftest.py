@@ -78,7 +78,6 @@ class WorkerAws:
         core = {**default_user_config["core"], "reset_boto3_session": False}
         self.mock = mock_aws(config={"core": core})
         self.table: Table | None = None
-        self._binding: tuple = ()
         self._moto_table = None
         self._clients: dict[str, object] = {}
 
@@ -96,9 +95,7 @@ class WorkerAws:
         self.mock.stop(remove_data=False)  # the next test's start resets it
 
     def bound_table(self) -> Table:
-        """The worker's table, created on first use; built again (not created) only when
-        what Table() binds changed since (a test bound the models to another table, or a
-        model class is new)."""
+        """The worker's table (the one the models are bound to), created on first use."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
@@ -106,10 +103,6 @@ class WorkerAws:
             self.table = Table(TABLE, self.REGION)
             self.table.create()
             self._moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.REGION].tables[TABLE]
-            self._binding = _model_binding()
-        elif _model_binding() != self._binding:
-            self.table = Table(TABLE, self.REGION)
-            self._binding = _model_binding()
         return self.table
 
     def items(self) -> dict:
@@ -132,17 +125,6 @@ class WorkerAws:
 
             self._clients[service] = boto3.client(service, region_name=self.REGION)
         return self._clients[service]
-
-
-def _model_binding() -> tuple:
-    """What Table() binds the model classes to, today: the table name and each model's
-    connection (nothing, if Table() binds none)."""
-    from chalicelib import table
-
-    models = getattr(table, "_models", None)
-    if models is None:
-        return ()
-    return table.TableItem.Meta.table_name, tuple((m, m._connection) for m in models())
 
 
 @pytest.fixture(scope="session")
@@ -267,6 +249,9 @@ def api(terminal_service, mypage_service, outbox, monkeypatch):
         yield client
 
 
+LIBRARY_PASSWORD_HASHER = None  # argon2's own PasswordHasher, once cheap_password_hashes has stood in for it
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashes():
     """argon2id at its cheapest cost in this process (MyPage hashes with the library's
@@ -274,6 +259,9 @@ def cheap_password_hashes():
     work the same, only faster; `make run`, the browser and e2e tests, in their own
     processes, keep the defaults."""
     import argon2
+
+    global LIBRARY_PASSWORD_HASHER
+    LIBRARY_PASSWORD_HASHER = argon2.PasswordHasher  # what MyPage builds outside the tests
 
     class CheapPasswordHasher(argon2.PasswordHasher):
         def __init__(self, time_cost: int = 1, memory_cost: int = 8, parallelism: int = 1, **kwargs) -> None:
