@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from localdev.demo import FRESH  # noqa: E402
 from localdev.stack import LocalStack, free_port  # noqa: E402
 
 BUDGET_P95_MS = 200.0
@@ -72,6 +71,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as state, LocalStack(
         api_port=free_port(), moto_port=free_port(), mail_port=free_port(), state_dir=Path(state), quiet=True
     ):
+        # Imported once the stack has put its table in the environment: chalicelib binds its
+        # models to the settings' table when first imported.
+        from localdev.demo import FRESH
         from terminal_agent.agent import Agent
         from terminal_agent.card import CardReader
         from terminal_agent.config import AgentConfig
