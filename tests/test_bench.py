@@ -32,3 +32,25 @@ def test_a_spend_costs_at_most_two_dynamodb_calls_and_a_balance_one(bench_ledger
 
     assert 1 <= spend <= 2  # at least one, or the counting itself is broken
     assert balance == 1
+
+
+HOT_ITEMS = Path(__file__).resolve().parents[1] / "bench" / "hot_items.py"
+
+
+def test_no_report_item_is_in_more_than_a_few_of_the_changes_of_a_short_mixed_run():
+    """bench/hot_items.py counted on a short run (the 10,000-operation figure is the
+    benchmark's): the report figures spread over their 128 shards, so no AGG# item is in
+    more than 1/32 of the transactions (the card's 16 shards gave the outstanding items ~1/16),
+    and every change is one transaction."""
+    spec = importlib.util.spec_from_file_location("bench_hot_items", HOT_ITEMS)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        run = module.measure(operations=320, cards=40)
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert run.transactions == run.operations == 320
+    figures = {item: n for item, n in run.written.items() if item[0].startswith("AGG#")}
+    assert len(figures) > 128
+    assert max(figures.values()) <= run.transactions / 32

@@ -7,8 +7,14 @@
     AGG#<issuer>#OUTSTANDING#<shard>     EXPIRES#<YYYY-MM>  points still on cards, by expiry month
     ANCHOR#<issuer>                      <YYYY-MM-DD>       a day's anchor of every chain head
 
-The shard is the card's (chalicelib/ledger/keys.py `shard`), so one month's figures of
-an issuer spread over 16 partitions and no item is written by every change.
+The shard is the change's own, 0..AGGREGATE_SHARDS-1, taken from its entry id
+(`aggregate_shard`): a hash of the caller's request id, so even over changes whatever mix
+of cards makes them, and the same when a change is tried again. One month's figures of an
+issuer spread over AGGREGATE_SHARDS partitions and no item takes more than about
+1/AGGREGATE_SHARDS of an issuer's changes (bench/hot_items.py measures it; the target is
+at most 1/64). The shard number is written with at least two digits, so the items
+written before under the card's shard (0..15, chalicelib/ledger/keys.py `SHARDS`) have
+keys among these and are summed with them.
 
 In the reports bucket:
 
@@ -19,9 +25,15 @@ In the reports bucket:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
-from ..ledger.keys import SHARDS
+# The report figures' own shard count (not the ledger's SHARDS): a change writes its
+# figures in one of these, so an item takes ~1/128 of an issuer's changes, which keeps
+# the most written item of a 10,000-change run under 1/64 (bench/hot_items.py). A report
+# reads one query (or a key of a BatchGetItem) per shard. Never lowered: figures written
+# under a shard number a read does not list would not be summed.
+AGGREGATE_SHARDS = 128
 
 AGGREGATE = "AGG#"
 OUTSTANDING = "OUTSTANDING"
@@ -33,13 +45,20 @@ ANCHOR = "ANCHOR#"
 REPORT_SUFFIX = ".csv"
 
 
+def aggregate_shard(entry_id: str) -> int:
+    """The shard of a change's figures, 0..AGGREGATE_SHARDS-1, from its entry id (derived
+    from the caller's request id): even over changes, and the same on every try of one."""
+    return int(hashlib.sha256(entry_id.encode()).hexdigest()[:8], 16) % AGGREGATE_SHARDS
+
+
 def month_partition(issuer_id: str, month: str, shard_no: int) -> str:
     return f"{AGGREGATE}{issuer_id}#{month}#{shard_no:02d}"
 
 
 def month_partitions(issuer_id: str, month: str) -> list[str]:
-    """The 16 partitions holding one issuer's figures for one month."""
-    return [month_partition(issuer_id, month, n) for n in range(SHARDS)]
+    """The AGGREGATE_SHARDS partitions holding one issuer's figures for one month (with
+    those of shards 0..15 written under the card's shard before)."""
+    return [month_partition(issuer_id, month, n) for n in range(AGGREGATE_SHARDS)]
 
 
 def outstanding_partition(issuer_id: str, shard_no: int) -> str:
@@ -47,7 +66,7 @@ def outstanding_partition(issuer_id: str, shard_no: int) -> str:
 
 
 def outstanding_partitions(issuer_id: str) -> list[str]:
-    return [outstanding_partition(issuer_id, n) for n in range(SHARDS)]
+    return [outstanding_partition(issuer_id, n) for n in range(AGGREGATE_SHARDS)]
 
 
 def merchant(merchant_id: str) -> str:

@@ -13,8 +13,9 @@ Excel opens, and returned as its S3 key.
                  others and written again, fresh, each time it is downloaded (files
                  arrive and match after the month's other reports are written)
 
-A report costs 16 queries (one per shard; `expired` and `grants` one BatchGetItem),
-whatever the number of entries; `settlement` adds one query of the merchant directory.
+A report costs one query per shard of the figures (keys.AGGREGATE_SHARDS, 128;
+`expired` and `grants` one BatchGetItem per 100 shards, 2), whatever the number of
+entries; `settlement` adds one query of the merchant directory.
 
 Operators download the files through the admin API (reports/routes.py): a month's list
 is one S3 listing, a file one GET, returned as stored (BOM and CRLF kept).

@@ -3,9 +3,12 @@
 Aggregate items are written only by the ledger, inside each change's own
 TransactWriteItems (`aggregate_writes`, through `ledger_aggregates`, the hook the
 composition root installs in the Ledger): unconditional ADDs, one update per item, so
-the figures move with the entries or not at all and cost no extra round trip. A
-report reads one month's 16 partitions (or the 16 outstanding partitions), so its
-cost follows the months and lines it reports, never the number of entries.
+the figures move with the entries or not at all and cost no extra round trip. A change
+writes them in the shard of its entry id (keys.aggregate_shard, one of
+keys.AGGREGATE_SHARDS), so no item is in more than ~1/128 of an issuer's transactions
+and conflicts on them do not cap an issuer's rate. A report reads one month's
+AGGREGATE_SHARDS partitions (or the outstanding ones), so its cost follows the months
+and lines it reports, never the number of entries.
 
 Anchors: `ANCHOR#<issuer>` / `<day>` holds the digest, the count and the S3 key of the
 anchor file (every card's IDm, seq and head), put once (attribute_not_exists). The file
@@ -27,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from ..ledger.keys import shard as card_shard
 from ..table import Table, TableItem, Write
 from . import keys
 from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies, tallies
@@ -86,10 +88,11 @@ class AggregateRefused(ReportsError):
     code = "aggregate_refused"
 
 
-def aggregate_writes(issuer_id: str, idm: str, tallies: Tallies) -> list[Write]:
+def aggregate_writes(issuer_id: str, entry_id: str, tallies: Tallies) -> list[Write]:
     """The ADD updates a change makes to the report items, one per item, in the shard
-    of the change's (first) card."""
-    shard_no = card_shard(idm)
+    of the change's entry id: the same on every try of the change, and even over an
+    issuer's changes whichever cards make them."""
+    shard_no = keys.aggregate_shard(entry_id)
     writes = []
     for bucket, counts in sorted(tallies.items(), key=lambda kv: (kv[0].kind, kv[0].month, kv[0].dimension)):
         item = AggregateItem(*_bucket_key(issuer_id, bucket, shard_no))
@@ -101,8 +104,11 @@ def aggregate_writes(issuer_id: str, idm: str, tallies: Tallies) -> list[Write]:
 
 def ledger_aggregates(issuer_id: str, idm: str, entries: Sequence[Entry]) -> list[Write]:
     """The Ledger's `extra_writes` hook (installed by chalicelib/services.py and the test
-    fixtures): the report figures of a change's entries, written in its transaction."""
-    return aggregate_writes(issuer_id, idm, tallies(entries))
+    fixtures): the report figures of a change's entries, written in its transaction.
+    Every entry of a change carries the change's entry id (`request`)."""
+    if not entries:
+        return []
+    return aggregate_writes(issuer_id, entries[0].request, tallies(entries))
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,8 @@ class ReportStore:
     # -- aggregates -----------------------------------------------------------------
 
     def month_lines(self, issuer_id: str, month: str, prefix: str) -> dict[str, Counter]:
-        """One month's items whose sort key starts with `prefix`, summed over the 16
-        shards, by the rest of the sort key: one query per shard."""
+        """One month's items whose sort key starts with `prefix`, summed over the
+        AGGREGATE_SHARDS shards, by the rest of the sort key: one query per shard."""
         lines: dict[str, Counter] = defaultdict(Counter)
         for pk in keys.month_partitions(issuer_id, month):
             for item in AggregateItem.query(pk, TableItem.sk.startswith(prefix), consistent_read=True):
@@ -143,7 +149,8 @@ class ReportStore:
         return dict(lines)
 
     def month_totals(self, issuer_id: str, month: str) -> Counter:
-        """One month's TOTALS items summed over the shards: one BatchGetItem."""
+        """One month's TOTALS items summed over the shards: one BatchGetItem per 100
+        shards (PynamoDB splits the keys at DynamoDB's limit), 2 for 128."""
         wanted = [(pk, keys.TOTALS) for pk in keys.month_partitions(issuer_id, month)]
         total: Counter = Counter()
         for item in AggregateItem.batch_get(wanted, consistent_read=True):

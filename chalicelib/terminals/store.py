@@ -8,6 +8,10 @@
     CARD#<idm>                   EMONEY_DAY#<kind>#<day>  yen of that kind recorded for the card that day
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
 
+A transaction DynamoDB cancels for a conflict with another one (Contended) is built and
+sent again after a random pause, a bounded number of times (`commit_retrying`), as the
+ledger does; the terminal gets Contended (503) only when every try lost.
+
 A record adds its yen to its terminal's and its card's day totals in its own transaction,
 each under the condition that the issuer's daily limit still holds after it, so records
 racing each other cannot overshoot and a refused record writes nothing. The totals
@@ -30,9 +34,11 @@ reconciliation's own writes (the line's unmatched mark deleted) in the same tran
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
+from time import sleep
 from typing import Protocol
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -140,6 +146,28 @@ class OverDailyLimit(Exception):
 # A write to a settled month retries when the rebate job or another record moves it
 # between the read and the write: a handful of times at most, in practice once.
 MONTH_ATTEMPTS = 10
+
+# DynamoDB cancels a transaction with TransactionConflict when another one is changing one
+# of its items at that moment (a card's day total, its month's accrual): nothing is
+# written, so a record, a cancel or a match sends it again after a short random pause
+# growing with each try, as the ledger does (chalicelib/ledger/service.py), a bounded
+# number of times; only then does the terminal get Contended (503, try again).
+CONFLICT_ATTEMPTS = 10
+CONFLICT_PAUSE = 0.002  # seconds, times the try's number: the most a pause can be
+
+
+def commit_retrying(build: Callable[[], Transaction]) -> None:
+    """Commit the transaction `build` makes, built and sent again after a random pause
+    when DynamoDB cancels it for a conflict. Raises Refused as the commit does, or
+    Contended after CONFLICT_ATTEMPTS conflicts."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            build().commit()
+            return
+        except Contended:
+            if attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            sleep(random.uniform(0, CONFLICT_PAUSE * (attempt + 1)))
 
 
 class MonthBook(Protocol):
@@ -391,9 +419,13 @@ class TerminalStore:
             if earns:
                 self._with_month(mark, replace(txn, reconcile=MATCHED), 1, (), line_id, book, arrival_month)
             else:
-                tx = Transaction(self.connection)
-                mark(tx)
-                tx.commit()
+
+                def marked() -> Transaction:
+                    tx = Transaction(self.connection)
+                    mark(tx)
+                    return tx
+
+                commit_retrying(marked)
         except Refused as exc:
             if "txn" in exc.names:
                 raise TxnChanged() from exc
@@ -409,19 +441,23 @@ class TerminalStore:
         retried, never lost. Raises ClaimExists, or Refused naming "txn"."""
         settled: int | None = None
         for _ in range(MONTH_ATTEMPTS):
-            tx = Transaction(self.connection)
-            first(tx)
-            if txn.kind is not TxnKind.EMONEY_PAYMENT:
-                month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer,
-                                        month=txn.month)
-                tx.put(month, "month")
-            else:
-                for write in book.month_writes(txn, sign, settled, arrival_month):
-                    tx.write(write)
-            for claim in claims:
-                tx.claim(claim, by)
+
+            def built(settled: int | None = settled) -> Transaction:  # this try's sums as read
+                tx = Transaction(self.connection)
+                first(tx)
+                if txn.kind is not TxnKind.EMONEY_PAYMENT:
+                    month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer,
+                                            month=txn.month)
+                    tx.put(month, "month")
+                else:
+                    for write in book.month_writes(txn, sign, settled, arrival_month):
+                        tx.write(write)
+                for claim in claims:
+                    tx.claim(claim, by)
+                return tx
+
             try:
-                tx.commit()
+                commit_retrying(built)  # a conflict is sent again as it is; a refusal is judged here
                 return
             except Refused as exc:
                 for name in exc.names:  # a refused write of the month is read again below, not raised

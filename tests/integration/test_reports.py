@@ -320,7 +320,7 @@ def report_costs(ledger, reports) -> dict[str, list[str]]:
     return {name: [op for op, _ in count_calls(ledger, run)] for name, run in runs.items()}
 
 
-def test_a_report_costs_sixteen_queries_a_month_whatever_the_number_of_entries(ledger, clock, reports):
+def test_a_report_costs_a_query_per_shard_a_month_whatever_the_number_of_entries(ledger, clock, reports):
     mix = Mix(ledger, clock)
     cards = [mix.card(i) for i in range(1, 9)]
     mix.at(date(2025, 6, 2))
@@ -340,13 +340,14 @@ def test_a_report_costs_sixteen_queries_a_month_whatever_the_number_of_entries(l
     many = report_costs(ledger, reports)
 
     assert few == many
-    assert many["settlement"] == ["Query"] * (16 + 1)  # the 16 shards and the merchant directory
-    assert many["outstanding"] == ["Query"] * 16
-    assert many["campaigns"] == ["Query"] * 16
-    assert many["expired"] == many["grants"] == ["BatchGetItem"]
+    shards = keys.AGGREGATE_SHARDS
+    assert many["settlement"] == ["Query"] * (shards + 1)  # a query per shard and the merchant directory
+    assert many["outstanding"] == ["Query"] * shards
+    assert many["campaigns"] == ["Query"] * shards
+    assert many["expired"] == many["grants"] == ["BatchGetItem"] * -(-shards // 100)  # 100 keys a call
 
     calls = count_calls(ledger, lambda: reports.settlement_lines("niimi", "2025-06"))
-    assert sorted(aggregate_queries(calls)) == keys.month_partitions("niimi", "2025-06")
+    assert sorted(aggregate_queries(calls)) == sorted(keys.month_partitions("niimi", "2025-06"))
 
 
 # --- the ledger transaction -----------------------------------------------------------------
@@ -395,6 +396,52 @@ def test_the_figures_move_in_the_changes_own_transaction_and_no_item_is_in_every
     assert sorted(sk for kind, pk, sk in spend if kind == "Update") == [
         "EXPIRES#2025-12", "MERCHANT#M-1"  # both lots expire in December: one outstanding item
     ]
+
+
+def test_one_cards_changes_spread_their_figures_over_the_shards_of_their_entry_ids(ledger, clock):
+    """The figures' shard is the change's (from its entry id), not the card's: one busy
+    card does not make a hot item either, and a change tried again writes the same keys."""
+    mix = Mix(ledger, clock)
+    idm = mix.card(1)
+    mix.at(date(2025, 6, 2))
+    rids: list[str] = []
+
+    def changes() -> None:
+        for _ in range(12):
+            rids.append(mix.rid("grant"))
+            ledger.grant(idm, 10, request_id=rids[-1], actor=OPERATOR, source=Source.ADMIN)
+
+    txs = transactions(ledger, changes)
+    assert len(txs) == len(rids)
+    shards = set()
+    for rid, items in zip(rids, txs, strict=True):
+        shard = keys.aggregate_shard(ledger.request_key(rid))
+        aggregates = {pk for _, pk, _ in items if pk.startswith(keys.AGGREGATE)}
+        assert aggregates == {keys.month_partition("niimi", "2025-06", shard),
+                              keys.outstanding_partition("niimi", shard)}
+        shards.add(shard)
+    assert len(shards) > 6
+
+
+def test_figures_written_under_the_cards_sixteen_shards_before_are_still_summed(ledger, clock, reports):
+    """Items written before, in the card's shard 0..15, have keys among today's shards."""
+    for n in range(ledger_keys.SHARDS):
+        assert keys.month_partition("niimi", "2025-06", n) in keys.month_partitions("niimi", "2025-06")
+        assert keys.outstanding_partition("niimi", n) in keys.outstanding_partitions("niimi")
+    table = boto3.resource("dynamodb").Table("test-table")
+    table.put_item(Item={"pk": "AGG#niimi#2025-06#15", "sk": "TOTALS", "type": "aggregate", "granted": 7,
+                         "granted_admin": 7})
+    table.put_item(Item={"pk": "AGG#niimi#2025-06#03", "sk": "MERCHANT#M-1", "type": "aggregate", "spent": 40})
+    table.put_item(Item={"pk": "AGG#niimi#OUTSTANDING#09", "sk": "EXPIRES#2031-01", "type": "aggregate",
+                         "points": 7})
+    mix = Mix(ledger, clock)
+    idm = mix.card(1)
+    mix.at(date(2025, 6, 2)).grant(idm, 100, Source.ADMIN)
+    mix.spend(idm, 60, "M-1")
+    store = reports.store
+    assert store.month_totals("niimi", "2025-06")["granted_admin"] == 107
+    assert store.month_lines("niimi", "2025-06", keys.MERCHANT)["M-1"]["spent"] == 100
+    assert store.outstanding("niimi")["2031-01"] == 7
 
 
 # --- the monthly job ---------------------------------------------------------------------------
