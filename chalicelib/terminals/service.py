@@ -123,6 +123,7 @@ class TerminalService:
             raise InvalidRequest("rebate_bps must be between 0 and 10000")
         self.store.put_merchant(merchant)
         self._cache.forget(f"m:{merchant.issuer}:{merchant.merchant_id}")
+        self._cache.forget(f"d:{merchant.issuer}")
 
     def register_rebate_rate(self, rate: RebateRate) -> None:
         """A campaign period's rate; it applies to payments made from its first day."""
@@ -169,6 +170,12 @@ class TerminalService:
 
     def merchants(self, issuer: str) -> list[Merchant]:
         return sorted(self.store.merchants(issuer), key=lambda m: (m.area, m.name))
+
+    def directory(self, issuer: str) -> list[Merchant]:
+        """The issuer's merchants as MyPage shows them (its store list, its history's
+        labels): cached like terminals, so a page reads no directory while warm; a merchant
+        registered elsewhere shows within the cache's seconds."""
+        return self._cache.get(f"d:{issuer}", lambda: self.merchants(issuer))
 
     # -- what other contexts read (the campaign job) -----------------------------------
 
