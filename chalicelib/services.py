@@ -119,7 +119,8 @@ def _mypage(secret: bytes) -> MyPage:
     # Off the request path: the request only queues its mail (the send-mail function sends it).
     mailer = QueuedMailer(s.mail_queue_url, s.mail_queue, region=s.region, endpoint=s.sqs_endpoint)
     # The merchant directory from the terminals' TTL cache: a warm page reads none of it.
-    return MyPage(ledger(), MyPageStore(table()), mailer, secret, merchants=terminals().directory)
+    return MyPage(ledger(), MyPageStore(table()), mailer, secret,
+                  merchants=lambda issuer: terminals().directory(issuer))  # built on first use
 
 
 @lru_cache(maxsize=1)
