@@ -188,6 +188,9 @@ def member_cookie(moto_url: str) -> str:
         def send(self, to: str, subject: str, body: str) -> None:
             sent.append(body)
 
+    from chalicelib.observability import logger
+
+    logger().setLevel("WARNING")  # this process's "code sent" line is not the bench's output
     table = Table(stage_env()["CHIIKI_TABLE"], REGION, host=moto_url)
     mypage = MyPage(Ledger(CardStore(table)), MyPageStore(table), Mailbox(), secret["secret_key"].encode())
     email = "coldstart@example.jp"
@@ -234,7 +237,9 @@ def _drop_app_bytecode(pycache: Path) -> None:
         return
     installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix}]
     for child in mirror.iterdir():
-        source = ROOT / child.name
+        # Resolved: the venv may be a link inside the repository (a worktree's `.venv`),
+        # whose modules' bytecode sits under the link's name.
+        source = (ROOT / child.name).resolve()
         if any(source == p or source in p.parents for p in installed):
             continue
         if child.is_dir():
