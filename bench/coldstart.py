@@ -27,10 +27,12 @@ invocation: minutes of work, where a cold start does not matter.)
 
 Bytecode is controlled, whatever PYTHONDONTWRITEBYTECODE says and whatever __pycache__
 directories exist: every child uses a private PYTHONPYCACHEPREFIX in a temporary
-directory (the repository gets no __pycache__). The dependencies load from bytecode, the
-app's own modules (app.py, chalicelib) are compiled from source, as in a Lambda package
-that ships no .pyc for them (Lambda cannot write any). Also printed, without a budget:
-`import app` alone against the bare frameworks' imports alone (`import_ratio`).
+directory (the repository gets no __pycache__), filled once before the timed runs, so
+the app, its dependencies and the baseline all load from bytecode, as in Lambda: `make
+package` adds every module's bytecode to the package (tools/precompile.py), since Lambda
+cannot write any and would otherwise compile the app and its packaged dependencies from
+source on every cold start. Also printed, without a budget: `import app` alone against
+the bare frameworks' imports alone (`import_ratio`).
 
     python bench/coldstart.py            # 11 runs of each kind
     python bench/coldstart.py --quick    # or BENCH_QUICK=1: 7 runs of each
@@ -45,7 +47,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -229,25 +230,6 @@ def run_child(kind: str, event: dict, env: dict[str, str], *, importtime: bool =
     return result
 
 
-def _drop_app_bytecode(pycache: Path) -> None:
-    """Remove the bytecode of the repository's own modules from a pycache prefix,
-    keeping that of anything installed (the venv may live inside the repository)."""
-    mirror = pycache / ROOT.relative_to(ROOT.anchor)
-    if not mirror.is_dir():
-        return
-    installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix}]
-    for child in mirror.iterdir():
-        # Resolved: the venv may be a link inside the repository (a worktree's `.venv`),
-        # whose modules' bytecode sits under the link's name.
-        source = (ROOT / child.name).resolve()
-        if any(source == p or source in p.parents for p in installed):
-            continue
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
 def measure(runs: int) -> dict:
     """Medians of `runs` alternating fresh-process first requests of every kind and of the
     baseline; the first-request ratio of each kind, and the import-only ratio."""
@@ -264,7 +246,6 @@ def measure(runs: int) -> dict:
             writing = _env(base, pycache, write=True)
             for kind in (*KINDS, "baseline"):  # compile everything once, warm the file cache, do the day's job
                 run_child(kind, requests.event(kind), writing)
-            _drop_app_bytecode(pycache)
             env = _env(base, pycache, write=False)
             names = [*KINDS, "baseline"]
             samples: dict[str, list[dict]] = {name: [] for name in names}
