@@ -41,6 +41,7 @@ ANCHOR_RETENTION_DAYS ?= 3650
 package: $(STAMP)
 	rm -rf build/$(STAGE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} $(BIN)/chalice package --stage $(STAGE) --merge-template infra/template.json build/$(STAGE)
+	$(BIN)/python tools/precompile.py build/$(STAGE)/deployment.zip
 	$(BIN)/cfn-lint build/$(STAGE)/sam.json
 
 deploy: package

@@ -24,15 +24,15 @@ class Sender(Protocol):
 @dataclass
 class Mailer:
     sender: str
-    client: Any = None  # a boto3 SES client; built on first use when None
+    client: Any = None  # a botocore SES client (aws_clients); built on first use when None
     region: str = "ap-northeast-1"
     endpoint: str | None = None
 
     def send(self, to: str, subject: str, body: str) -> None:
         if self.client is None:
-            import boto3
+            from .aws_clients import client
 
-            self.client = boto3.client("ses", region_name=self.region, endpoint_url=self.endpoint)
+            self.client = client("ses", region=self.region, endpoint=self.endpoint)
         self.client.send_email(
             Source=self.sender,
             Destination={"ToAddresses": [to]},
@@ -55,7 +55,7 @@ class QueuedMailer:
 
     queue_url: str | None  # None: looked up by `queue_name` on first use (`make run`)
     queue_name: str = ""
-    client: Any = None  # a boto3 SQS client; built on first use when None
+    client: Any = None  # a botocore SQS client (aws_clients); built on first use when None
     region: str = "ap-northeast-1"
     endpoint: str | None = None
 
@@ -67,9 +67,9 @@ class QueuedMailer:
 
     def _client(self) -> Any:
         if self.client is None:
-            import boto3
+            from .aws_clients import client
 
-            self.client = boto3.client("sqs", region_name=self.region, endpoint_url=self.endpoint)
+            self.client = client("sqs", region=self.region, endpoint=self.endpoint)
         return self.client
 
 

@@ -5,9 +5,15 @@ S3, pure Lambda). Around each invocation it:
 
 - puts a correlation id in every log line: the API Gateway request id for HTTP, the
   Lambda request id otherwise (JSON lines from Powertools Logger, service `chiiki-points`);
-- opens an X-Ray subsegment when tracing is on, which it is only inside Lambda (Powertools
-  turns the Tracer off outside Lambda, under `chalice local` and when
-  POWERTOOLS_TRACE_DISABLED is set, so tests and `make run` never look for X-Ray);
+- traces: every function has Lambda's active tracing (`"xray": true` in .chalice/config.json:
+  `Tracing: Active`; API Gateway's stage traces too), which records each invocation's
+  segment without any SDK in the function. The API function adds nothing to it: importing
+  the X-Ray SDK costs its first request seconds (issue 14), so an HTTP request never
+  imports it. Every other function (schedules, S3, SQS: minutes of DynamoDB calls, where a
+  cold start does not matter) opens a subsegment with botocore patched, importing the SDK
+  on its first use, and only when tracing is on (`tracing_on()`: inside Lambda, not under
+  `chalice local` or SAM, not with POWERTOOLS_TRACE_DISABLED set, Powertools' own rule read
+  without importing Powertools), so tests and `make run` never import it;
 - flushes the business metrics counted during the invocation as CloudWatch embedded
   metric format (EMF) lines on stdout: namespace `ChiikiPoints`, dimensions `service` and
   `stage` (plus `source` for PointsGranted). EMF needs no API call: CloudWatch reads the
@@ -29,6 +35,7 @@ hashes or short prefixes. Nothing here logs an event, a body, a path or a query 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
@@ -92,6 +99,19 @@ def tracer():
 
     # Only botocore is patched: every DynamoDB, SES and S3 call becomes a subsegment.
     return Tracer(service=SERVICE, patch_modules=("botocore",))
+
+
+_TRUTHY = ("1", "y", "yes", "t", "true", "on")
+
+
+def tracing_on() -> bool:
+    """Whether the X-Ray SDK would trace here: Powertools' rule (Tracer._is_tracer_disabled)
+    read from the environment, so deciding imports neither Powertools' tracer nor the SDK."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in _TRUTHY:
+        return False
+    if os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"):
+        return False
+    return bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:
@@ -164,6 +184,9 @@ def command(name: str) -> Iterator[str]:
 
 
 def _traced(event: Any, get_response: Callable[[Any], Any], name: str, cold: bool) -> Any:
+    # An HTTP request (the API function) is traced by Lambda and API Gateway alone.
+    if hasattr(event, "lambda_context") or not tracing_on():
+        return get_response(event)
     trace = tracer()
     if trace.disabled:
         return get_response(event)

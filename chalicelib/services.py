@@ -114,15 +114,13 @@ def _mypage(secret: bytes) -> MyPage:
     from .mail import QueuedMailer
     from .mypage.service import MyPage
     from .mypage.store import MyPageStore
-    from .terminals.store import TerminalStore
 
     s = settings()
     # Off the request path: the request only queues its mail (the send-mail function sends it).
     mailer = QueuedMailer(s.mail_queue_url, s.mail_queue, region=s.region, endpoint=s.sqs_endpoint)
-    directory = TerminalStore(table())
-    return MyPage(
-        ledger(), MyPageStore(table()), mailer, secret, merchants=lambda issuer: list(directory.merchants(issuer))
-    )
+    # The merchant directory from the terminals' TTL cache: a warm page reads none of it.
+    return MyPage(ledger(), MyPageStore(table()), mailer, secret,
+                  merchants=lambda issuer: terminals().directory(issuer))  # built on first use
 
 
 @lru_cache(maxsize=1)

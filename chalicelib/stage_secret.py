@@ -51,9 +51,9 @@ class StageSecret:
 
     def _fetch(self) -> dict:
         if self._client is None:
-            import boto3
+            from .aws_clients import client
 
-            self._client = boto3.client("secretsmanager", region_name=self._region, endpoint_url=self._endpoint)
+            self._client = client("secretsmanager", region=self._region, endpoint=self._endpoint)
         text = self._client.get_secret_value(SecretId=self.secret_id)["SecretString"]
         try:
             values = json.loads(text)

@@ -230,7 +230,7 @@ def mypage_service(terminal_service, outbox, aws):
     ledger = terminal_service.ledger
     mailer = QueuedMailer(outbox.queue_url, client=aws.client("sqs"))
     return MyPage(ledger, MyPageStore(ledger.store.table), mailer, b"test-secret",
-                  merchants=lambda issuer: terminal_service.merchants(issuer))
+                  merchants=terminal_service.directory)  # as services.py
 
 
 @pytest.fixture

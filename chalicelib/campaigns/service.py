@@ -4,7 +4,8 @@ cards, and the daily job that grants what the campaigns earn.
 The job, for each campaign of an issuer, walks the days since it last ran (a missed day
 is caught up) and on each day that reads charges (domain.sweeps) lists the cards that
 charged in the months due, keeps those enrolled and not yet granted, reads each one's
-charges and grants what is due on or before the run day.
+charges in the campaign's months (its card-month briefs, one query: never its whole
+TXN history) and grants what is due on or before the run day.
 
 Exactly once and resumable: a card's grant has the request id
 `campaign:<issuer>:<campaign>:<idm>` and puts the card's GRANTED# mark in the same
@@ -27,7 +28,7 @@ from ..ledger.errors import CardClosed, IdempotencyConflict, WrongIssuer
 from ..ledger.service import Ledger
 from ..observability import logger
 from ..table import Claim
-from ..terminals.domain import CardTxn, TxnKind
+from ..terminals.domain import MonthCharge
 from ..terminals.service import RECORD_MAX_AGE, TerminalService
 from . import domain, keys
 from .domain import Campaign, Charge, Enrolment, Sweep
@@ -214,7 +215,9 @@ class _Run:
     def examine(self, campaign: Campaign, enrolment: Enrolment, report: CampaignReport) -> None:
         report.cards += 1
         idm = enrolment.idm
-        charges = _charges(self.terminals.card_txns(idm), self.issuer.local_date)
+        # The campaign's months of the card's charges (one query of its card-month briefs),
+        # never its whole history.
+        charges = _charges(self.terminals.card_charges(idm, campaign.months()), self.issuer.local_date)
         award = domain.award(campaign, enrolment.enrolled_on, charges)
         if award is None or award.due_on > self.on:
             return
@@ -237,7 +240,6 @@ class _Run:
         report.points += result["granted"]
 
 
-def _charges(txns: Iterable[CardTxn], local_date: Callable[[datetime], date]) -> list[Charge]:
-    """The card's charges that stand (not cancelled; its e-money payments left out)."""
-    return [Charge(t.at, local_date(t.at), t.card_seq, t.amount, t.charge_kind or "")
-            for t in txns if t.kind is TxnKind.CHARGE and not t.cancelled]
+def _charges(charges: Iterable[MonthCharge], local_date: Callable[[datetime], date]) -> list[Charge]:
+    """The card's charges as the campaign rules count them."""
+    return [Charge(c.at, local_date(c.at), c.card_seq, c.amount, c.charge_kind or "") for c in charges]

@@ -6,11 +6,12 @@
                                                        (a claim put in the grant's transaction)
 
 What the terminals record (the cards that charged in a month, a card's charges) the job
-reads through the terminals' service (TerminalService.charging_cards, .card_txns): it
+reads through the terminals' service (TerminalService.charging_cards, .card_charges): it
 finds its cards through the CHARGES# partitions of the months due, then reads their
 enrolments and grant marks here, in one BatchGetItem per 50 cards, and each enrolled
-card's charges with one query of its TXN# items: its reads follow the cards that
-charged, not the number of cards or of enrolments.
+card's charges of the campaign's months with one query of its CHARGED# card-month briefs:
+its reads follow the cards that charged, not the number of cards, of enrolments, or of a
+card's past records.
 """
 
 from __future__ import annotations

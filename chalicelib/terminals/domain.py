@@ -113,6 +113,17 @@ class DailyLimit:
 
 
 @dataclass(frozen=True)
+class MonthCharge:
+    """A charge as its card's month keeps it for the campaign job (store.CardMonthItem):
+    what a campaign counts, without the rest of the record."""
+
+    at: datetime
+    card_seq: int
+    amount: int
+    charge_kind: str | None
+
+
+@dataclass(frozen=True)
 class CardTxn:
     """An e-money payment or a charge, recorded once per card transaction sequence number."""
 

@@ -13,6 +13,7 @@ EVENT = "EVENT#"
 NONCE = "NONCE#"
 TXN = "TXN#"
 CHARGES = "CHARGES#"
+CHARGED = "CHARGED#"
 CHECKIN = "CHECKIN#"
 EMONEY_DAY = "EMONEY_DAY#"
 
@@ -50,6 +51,15 @@ def txn_partition(idm: str) -> str:
 
 def txn_seq(sk: str) -> int:
     return int(sk.removeprefix(TXN))
+
+
+def card_month(idm: str, month: str) -> tuple[str, str]:
+    """The card's charges of one month in brief (the campaign job's read), in its partition."""
+    return txn_partition(idm), f"{CHARGED}{month}"
+
+
+def card_month_of(sk: str) -> str:
+    return sk.removeprefix(CHARGED)
 
 
 def charges(issuer: str, month: str, idm: str) -> tuple[str, str]:

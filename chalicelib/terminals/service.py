@@ -1,7 +1,7 @@
 """Terminal use cases: the registry, request authentication, and the operations a
 store, charging or event terminal performs; and the reads of what they recorded that
 another context needs (the campaign job: the cards that charged in a month, a card's
-records; the reconciliation: a record, and its match to a settlement line).
+charges of some months; the reconciliation: a record, and its match to a settlement line).
 
 An e-money payment's rebate is the rebates context's (chalicelib/rebates/): the rate it
 earns is chosen by its rules, and its month's accrual is written in the record's own
@@ -47,6 +47,7 @@ from .domain import (
     Event,
     Merchant,
     Mode,
+    MonthCharge,
     Operation,
     Terminal,
     TerminalStatus,
@@ -123,6 +124,7 @@ class TerminalService:
             raise InvalidRequest("rebate_bps must be between 0 and 10000")
         self.store.put_merchant(merchant)
         self._cache.forget(f"m:{merchant.issuer}:{merchant.merchant_id}")
+        self._cache.forget(f"d:{merchant.issuer}")
 
     def register_rebate_rate(self, rate: RebateRate) -> None:
         """A campaign period's rate; it applies to payments made from its first day."""
@@ -170,12 +172,35 @@ class TerminalService:
     def merchants(self, issuer: str) -> list[Merchant]:
         return sorted(self.store.merchants(issuer), key=lambda m: (m.area, m.name))
 
+    def directory(self, issuer: str) -> list[Merchant]:
+        """The issuer's merchants as MyPage shows them (its store list, its history's
+        labels): cached like terminals, so a page reads no directory while warm; a merchant
+        registered elsewhere shows within the cache's seconds."""
+        return self._cache.get(f"d:{issuer}", lambda: self.merchants(issuer))
+
     # -- what other contexts read (the campaign job) -----------------------------------
 
     def charging_cards(self, issuer: str, month: str) -> list[str]:
         """IDms of the issuer's cards that charged in `month` (the CHARGES# partitions: a
         query per shard)."""
         return list(self.store.charging_cards(issuer, month))
+
+    def card_charges(self, idm: str, months: Sequence[str]) -> list[MonthCharge]:
+        """The card's charges in `months` (YYYY-MM; charges are never cancelled), from its
+        card-month briefs: one query of at most len(months) small items, whatever the
+        card's history. (Charges recorded before the briefs existed are in them once
+        `brief_month` has run for their months: the deploy's one-off backfill.)"""
+        if not months:
+            return []
+        wanted = set(months)
+        found = self.store.card_months(idm, min(months), max(months))
+        return [c for month, listed in found.items() if month in wanted for c in listed]
+
+    def brief_month(self, issuer: str, month: str) -> int:
+        """Write the brief of every card that charged in the issuer's `month` from its TXN
+        items, where the brief lacks some (recorded before the briefs existed); safe to run
+        while terminals record, and again. Returns how many cards' briefs it wrote."""
+        return sum(self.store.rebuild_card_month(idm, month) for idm in self.store.charging_cards(issuer, month))
 
     def card_txns(self, idm: str) -> list[CardTxn]:
         """Every e-money payment and charge recorded for the card, cancelled ones too (one

@@ -7,6 +7,12 @@
     EMONEY_DAY#<terminal>#<day>  EMONEY_DAY      yen the terminal had recorded that day (daily limit)
     CARD#<idm>                   EMONEY_DAY#<kind>#<day>  yen of that kind recorded for the card that day
     CHARGES#<iss>#<month>#<sh>   CARD#<idm>      the card charged in that month (campaign job input)
+    CARD#<idm>                   CHARGED#<month> the card's charges of that month in brief (seq, instant,
+                                                 yen, kind): what the campaign job reads of a card
+
+A charge is appended to its card-month's brief in its record's own transaction (once: the
+record's put is conditional), so the campaign job reads a card's campaign months with one
+query of a few items instead of the card's whole TXN history.
 
 A transaction DynamoDB cancels for a conflict with another one (Contended) is built and
 sent again after a random pause, a bounded number of times (`commit_retrying`), as the
@@ -41,7 +47,15 @@ from datetime import date, datetime, time, timedelta, timezone
 from time import sleep
 from typing import Protocol
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import PutError
+from pynamodb.expressions.condition import size
 
 from ..ledger.chain import fingerprint
 from ..ledger.errors import Contended
@@ -56,6 +70,7 @@ from .domain import (
     Event,
     Merchant,
     Mode,
+    MonthCharge,
     Terminal,
     TerminalStatus,
     TxnKind,
@@ -111,6 +126,22 @@ class TxnItem(TableItem, discriminator="txn"):
 class ChargeMonthItem(TableItem, discriminator="charge_month"):
     issuer = UnicodeAttribute()
     month = UnicodeAttribute()
+
+
+class CardMonthItem(TableItem, discriminator="card_month"):
+    """A card's charges of one month in brief, `<seq>|<instant, UTC ISO>|<yen>|<kind>` each,
+    in the order recorded (appended in each charge record's transaction)."""
+
+    charges = ListAttribute(of=UnicodeAttribute)
+
+
+def _brief(txn: CardTxn) -> str:
+    return f"{txn.card_seq}|{txn.at.astimezone(timezone.utc).isoformat()}|{txn.amount}|{txn.charge_kind or ''}"
+
+
+def _month_charge(brief: str) -> MonthCharge:
+    seq, at, amount, kind = brief.split("|", 3)
+    return MonthCharge(datetime.fromisoformat(at), int(seq), int(amount), kind or None)
 
 
 class DayTotalItem(TableItem, discriminator="emoney_day"):
@@ -325,7 +356,7 @@ class TerminalStore:
                 _count_day(tx, limit, txn.amount)
 
         try:
-            self._with_month(put, txn, 1, claims, txn.request_id, book, arrival_month)
+            self._with_month(put, txn, 1, claims, txn.request_id, book, arrival_month, record=True)
         except Refused as exc:
             found = self.get_txn(txn.idm, txn.card_seq)
             if found is not None:  # a resend is answered as the duplicate it is, whatever the totals
@@ -369,6 +400,39 @@ class TerminalStore:
         for pk in keys.charges_shards(issuer, month):
             for item in ChargeMonthItem.query(pk):
                 yield keys.charges_idm(item.sk)
+
+    def card_months(self, idm: str, first: str, last: str) -> dict[str, list[MonthCharge]]:
+        """The card's charges of each month from `first` to `last` (YYYY-MM) it charged in
+        since the card-month briefs were written: one strongly consistent query of at most
+        that many small items, however long the card's history."""
+        query = CardMonthItem.query(
+            keys.txn_partition(idm),
+            TableItem.sk.between(keys.card_month(idm, first)[1], keys.card_month(idm, last)[1]),
+            consistent_read=True,
+        )
+        return {keys.card_month_of(item.sk): [_month_charge(b) for b in item.charges or []] for item in query}
+
+    def rebuild_card_month(self, idm: str, month: str) -> bool:
+        """Put the card-month's brief from the card's TXN items when it lacks some of its
+        charges (written before the briefs existed), under the condition that it still
+        holds what was read (a charge recorded meanwhile: read both again). Returns
+        whether it wrote."""
+        pk, sk = keys.card_month(idm, month)
+        for _ in range(MONTH_ATTEMPTS):
+            held = self.card_months(idm, month, month).get(month)
+            charges = sorted((t for t in self.card_txns(idm) if t.kind is TxnKind.CHARGE and t.month == month),
+                             key=lambda t: t.card_seq)
+            if held is not None and len(held) >= len(charges):
+                return False
+            condition = (CardMonthItem.sk.does_not_exist() if held is None
+                         else size(CardMonthItem.charges) == len(held))
+            try:
+                CardMonthItem(pk, sk, charges=[_brief(t) for t in charges]).save(condition=condition)
+                return True
+            except PutError as exc:
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+        raise Contended()
 
     def card_txns(self, idm: str) -> list[CardTxn]:
         """Every e-money payment and charge recorded for the card, cancelled ones too:
@@ -433,7 +497,7 @@ class TerminalStore:
 
     def _with_month(
         self, first: Callable[[Transaction], None], txn: CardTxn, sign: int, claims: Sequence[Claim], by: str,
-        book: MonthBook, arrival_month: str | None = None, *, stop_when_settled: bool = False,
+        book: MonthBook, arrival_month: str | None = None, *, stop_when_settled: bool = False, record: bool = False,
     ) -> None:
         """Write `first` (named "txn"), the month's job input and the claims in one
         transaction. A settled month is read and written under its current sums, with
@@ -441,7 +505,6 @@ class TerminalStore:
         retried, never lost. Raises ClaimExists, or Refused naming "txn"."""
         settled: int | None = None
         for _ in range(MONTH_ATTEMPTS):
-
             def built(settled: int | None = settled) -> Transaction:  # this try's sums as read
                 tx = Transaction(self.connection)
                 first(tx)
@@ -449,6 +512,11 @@ class TerminalStore:
                     month = ChargeMonthItem(*keys.charges(txn.issuer, txn.month, txn.idm), issuer=txn.issuer,
                                             month=txn.month)
                     tx.put(month, "month")
+                    if record:  # the charge itself, once (its record's put is conditional)
+                        brief = CardMonthItem(*keys.card_month(txn.idm, txn.month))
+                        charges = (CardMonthItem.charges | []).append([_brief(txn)])
+                        tx.update(brief, [CardMonthItem.type.set(CardMonthItem), CardMonthItem.charges.set(charges)],
+                                  "card month")
                 else:
                     for write in book.month_writes(txn, sign, settled, arrival_month):
                         tx.write(write)

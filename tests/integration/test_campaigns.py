@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -397,3 +397,61 @@ def test_an_extended_campaign_counts_and_settles_later(world, ledger, clock):
     assert [campaign_points(world, c) for c in (below, reaching)] == [2500, 5000]
     with pytest.raises(CannotExtend):
         world.campaigns.extend("niimi", MYNA.campaign_id, date(2023, 12, 31))  # settled already
+
+
+# -- what the job reads of a card ---------------------------------------------------------------
+
+
+def test_a_card_with_a_long_history_costs_one_small_query_of_its_campaign_months(world, ledger, clock):
+    """The card's charges of the campaign's months come from its card-month briefs (one
+    item a month, appended in each charge's transaction), not its whole TXN history: two
+    years of charges before the campaign and many during it are one query of at most as
+    many items as the campaign has months."""
+    card = world.card(1)
+    day = date(2020, 10, 1)
+    while day < MYNA.starts_on:  # two years of charges before the campaign
+        world.charge(card, 1_000, jst(day))
+        day += timedelta(days=7)
+    for n in range(30):  # many small charges in October: 7,500 yen in all, below the threshold
+        world.charge(card, 250, jst(date(2022, 10, 4)) + timedelta(minutes=n))
+    world.charge(card, 12_500, jst(date(2022, 11, 2)))  # the threshold reached in November
+
+    sent: list[tuple[str, dict]] = []
+    answers: list[dict] = []
+    events = ledger.store.connection.client.meta.events
+    events.register("provide-client-params.dynamodb", lambda model, params, **_: sent.append((model.name, params)),
+                    unique_id="test-card-reads")
+    events.register("after-call.dynamodb", lambda parsed, **_: answers.append(parsed), unique_id="test-card-answers")
+    try:
+        report = world.run(date(2022, 12, 18))
+    finally:
+        events.unregister("provide-client-params.dynamodb", unique_id="test-card-reads")
+        events.unregister("after-call.dynamodb", unique_id="test-card-answers")
+    calls = [(op, params, parsed) for (op, params), parsed in zip(sent, answers, strict=True)]
+    assert (report.granted, report.points) == (1, 5000)  # as from the whole history
+    card_reads = [(p, r) for op, p, r in calls
+                  if op == "Query" and p["ExpressionAttributeValues"][":0"]["S"] == terminal_keys.txn_partition(card)]
+    assert len(card_reads) == 1
+    [(params, parsed)] = card_reads
+    assert parsed["Count"] <= len(MYNA.months()) and parsed.get("ScannedCount", parsed["Count"]) <= len(MYNA.months())
+    assert not any(terminal_keys.TXN in str(v) for v in params["ExpressionAttributeValues"].values())
+
+
+def test_charges_recorded_before_the_briefs_are_counted_once_the_backfill_ran(world, ledger):
+    """`brief_month` (the deploy's backfill, python -m chalicelib.terminals.briefs) writes a
+    card-month's brief from its TXN items where the brief lacks charges: the grants are those
+    the whole history gives; a second run writes nothing."""
+    from chalicelib.terminals.store import CardMonthItem
+
+    card, other = world.card(1), world.card(2)
+    world.charge(card, 12_000, jst(date(2022, 10, 5)))
+    world.charge(other, 7_999, jst(date(2022, 10, 6)))
+    # As recorded before the briefs existed: no brief of October at all.
+    for idm in (card, other):
+        CardMonthItem(*terminal_keys.card_month(idm, "2022-10")).delete()
+    world.charge(card, 8_000, jst(date(2022, 10, 20)))  # recorded since: October's brief holds only this
+    assert world.terminals.brief_month("niimi", "2022-10") == 2
+    assert world.terminals.brief_month("niimi", "2022-10") == 0
+    report = world.run(date(2022, 11, 18))
+    assert (report.granted, report.points) == (1, 5000)
+    assert world.run(SETTLES).points == 1999  # floor(7,999 × 25 %)

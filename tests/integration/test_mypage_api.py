@@ -357,6 +357,35 @@ def test_history_pages(api, cards, outbox, mypage_service):
     assert b.call("GET", f"/cards/{card_id}/history?cursor=abc")[0] == 400
 
 
+def test_history_pages_read_the_merchant_directory_once_while_warm(api, cards, outbox, terminal_service):
+    """Two history pages: the directory (a query of the issuer's merchants) is read for the
+    first only, from then on the terminals' TTL cache answers; each page is its session,
+    its link and its entries."""
+    from tests.terminals import register_demo
+
+    b = sign_up(api, outbox)
+    card_id = b.call("GET", "/cards")[1]["cards"][0]["card_id"]
+    register_demo(terminal_service, api)  # a merchant in the directory
+    calls: list[tuple[str, str]] = []
+    events = cards.store.connection.client.meta.events
+
+    def counted(model, params, **_):
+        calls.append((model.name, str(params.get("body", ""))))  # the request as sent
+
+    events.register("before-call.dynamodb", counted, unique_id="history-calls")
+    try:
+        pages = []
+        for _ in range(2):
+            calls.clear()
+            assert b.call("GET", f"/cards/{card_id}/history")[0] == 200
+            pages.append(list(calls))
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="history-calls")
+    directory = [c for page in pages for c in page if "MERCHANTS#" in c[1]]
+    assert len(directory) == 1 and directory[0] in pages[0]
+    assert len(pages[1]) == len(pages[0]) - 1 <= 3, pages
+
+
 def test_points_expiring_within_30_days_are_shown(api, cards, outbox, clock):
     b = sign_up(api, outbox)
     card_id = b.call("GET", "/cards")[1]["cards"][0]["card_id"]

@@ -344,3 +344,53 @@ def test_nothing_is_counted_outside_an_invocation(capsys):
 
 def test_tracing_is_off_outside_lambda():
     assert observability.tracer().disabled
+
+
+FIRST_REQUEST = """\
+import json, sys
+import app
+event = {"resource": "/api/health", "path": "/api/health", "httpMethod": "GET", "headers": {},
+         "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+         "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
+         "requestContext": {"resourcePath": "/api/health", "httpMethod": "GET", "path": "/api/health",
+                            "requestId": "first-request", "stage": "api", "identity": {"sourceIp": "203.0.113.7"}}}
+class Context:
+    function_name = "chiiki-points-dev"
+    aws_request_id = "first-request"
+response = app.app(event, Context())
+print(json.dumps({"status": response["statusCode"], "xray": "aws_xray_sdk" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("in_lambda", [False, True], ids=["tracing off", "in Lambda, tracing on"])
+def test_the_api_functions_first_request_imports_no_xray_sdk(in_lambda):
+    """A fresh process serving its first HTTP request never imports the X-Ray SDK (seconds
+    of a cold start): off outside Lambda, and in Lambda the API is traced by Lambda's active
+    tracing and API Gateway, not by the SDK."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("POWERTOOLS_TRACE_DISABLED", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME")}
+    env.update(AWS_DEFAULT_REGION="ap-northeast-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    if in_lambda:
+        env.update(LAMBDA_TASK_ROOT="/var/task", AWS_LAMBDA_FUNCTION_NAME="chiiki-points-dev")
+    out = subprocess.run([sys.executable, "-c", FIRST_REQUEST], cwd=Path(__file__).resolve().parents[2], env=env,
+                         capture_output=True, text=True, check=True)
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer == {"status": 200, "xray": False}
+
+
+def test_tracing_is_on_only_inside_lambda_and_not_disabled(monkeypatch):
+    for name in ("POWERTOOLS_TRACE_DISABLED", "LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not observability.tracing_on()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert observability.tracing_on()
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert not observability.tracing_on()
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "0")
+    monkeypatch.setenv("AWS_CHALICE_CLI_MODE", "true")
+    assert not observability.tracing_on()

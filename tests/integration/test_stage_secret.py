@@ -36,7 +36,9 @@ def deployed(monkeypatch, secret):
     services.stage_secret.cache_clear()
     services._mypage.cache_clear()
     calls = []
-    original = boto3.client
+    from chalicelib import aws_clients
+
+    original = aws_clients.client  # what StageSecret builds its client with (botocore, no boto3)
 
     def counting_client(name, *args, **kwargs):
         client = original(name, *args, **kwargs)
@@ -45,7 +47,7 @@ def deployed(monkeypatch, secret):
                                         lambda **_: calls.append(1))
         return client
 
-    monkeypatch.setattr(boto3, "client", counting_client)
+    monkeypatch.setattr(aws_clients, "client", counting_client)
     yield SimpleNamespace(settings=settings, calls=calls)
     services.stage_secret.cache_clear()
     services._mypage.cache_clear()
