@@ -15,6 +15,13 @@ retention of a version written there. What the audit trusts is therefore the buc
 the item: the day's anchor is the first version written under the day's prefix
 (`anchor_file`). A later version of the same key, another file of the day, or an item
 pointing elsewhere cannot take its place.
+
+The daily audit takes the day's anchor shard by shard: each shard's heads go first to
+their own locked file, `anchor-shards/<issuer>/<day>/<shard>/<digest>.json` (its cards'
+IDm, seq and head, and the cards that failed), which the next day's piece of that shard
+reads instead of scanning the table; the day file is then sealed from them. A piece
+paused by its budget leaves the heads it verified in `AUDIT#<issuer>#<day>#<shard>`
+chunk items, read back when it finishes.
 """
 
 from __future__ import annotations
@@ -67,6 +74,21 @@ class AnchorItem(TableItem, discriminator="anchor"):
     count = NumberAttribute()
     object_key = UnicodeAttribute()
     taken_at = UnicodeAttribute()
+
+
+class AuditChunkItem(TableItem, discriminator="audit_chunk"):
+    heads = UnicodeAttribute()  # JSON: [[idm, seq, head], ...] verified before the cursor
+    failures = UnicodeAttribute()  # JSON: [[idm, seq, problem], ...]
+
+
+@dataclass(frozen=True)
+class ShardAnchor:
+    """One shard's part of a day's anchor, as first written to the anchors bucket."""
+
+    key: str
+    digest: str
+    heads: list[ChainHead]
+    failures: list[tuple[str, int | None, str]]
 
 
 def _bucket_key(issuer_id: str, bucket: Bucket, shard_no: int) -> tuple[str, str]:
@@ -249,10 +271,77 @@ class ReportStore:
         """The day's anchor file as first written (its key and content), or None when the
         anchors bucket has none: the oldest version of any object under the day's prefix,
         which Object Lock keeps whatever is written there after it."""
+        return self._first_version(keys.anchor_day_prefix(issuer_id, day))
+
+    def put_shard_anchor(self, issuer_id: str, day: date, shard_no: int, digest: str, heads: list[ChainHead],
+                         failures: Sequence[tuple[str, int | None, str]]) -> str:
+        """One shard's heads of the day, to the anchors bucket (locked by its default retention)."""
+        key = keys.shard_anchor_object(issuer_id, day, shard_no, digest)
+        body = {
+            "issuer": issuer_id,
+            "date": day.isoformat(),
+            "shard": shard_no,
+            "count": len(heads),
+            "digest": digest,
+            "algorithm": "sha256 over '<issuer>\\n<date>\\nshard <n>\\n<count>\\n' + '<idm> <seq> <head>\\n' "
+                         "per card, by idm",
+            "cards": [[h.idm, h.seq, h.head] for h in sorted(heads, key=lambda h: h.idm)],
+            "failures": [list(f) for f in failures],
+        }
+        self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json",
+                           Body=json.dumps(body, ensure_ascii=False, indent=0).encode())
+        return key
+
+    def shard_anchor(self, issuer_id: str, day: date, shard_no: int) -> ShardAnchor | None:
+        """The shard's file of the day as first written, or None when there is none yet."""
+        found = self._first_version(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if found is None:
+            return None
+        key, data = found
+        return ShardAnchor(key, data["digest"], heads_of(data),
+                           [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])])
+
+    def put_audit_chunk(self, issuer_id: str, day: date, shard_no: int, chunk: int, heads: list[ChainHead],
+                        failures: Sequence[tuple[str, int | None, str]]) -> None:
+        AuditChunkItem(
+            *keys.audit_chunk(issuer_id, day, shard_no, chunk),
+            heads=json.dumps([[h.idm, h.seq, h.head] for h in heads]),
+            failures=json.dumps([list(f) for f in failures]),
+        ).save()
+
+    def audit_chunks(self, issuer_id: str, day: date, shard_no: int) -> tuple[list[ChainHead], list]:
+        """Every checkpoint a paused piece of the shard left: one query."""
+        heads: list[ChainHead] = []
+        failures: list = []
+        for item in AuditChunkItem.query(keys.audit_chunk_partition(issuer_id, day, shard_no), consistent_read=True):
+            heads += [ChainHead(idm, seq, head) for idm, seq, head in json.loads(item.heads)]
+            failures += [tuple(f) for f in json.loads(item.failures)]
+        return heads, failures
+
+    def anchor_file_problem(self, anchor: Anchor) -> str | None:
+        """Whether the anchor item matches the day's file as first written, from a LIST
+        alone (the file is named by its digest): what the daily audit checks of the anchor
+        it builds on, without reading every card's head."""
+        first = self._first_version_key(keys.anchor_day_prefix(anchor.issuer_id, anchor.day))
+        if first is None:
+            return "the anchors bucket has no file for the anchor's day"
+        if first[0] != anchor.object_key or not first[0].endswith(f"/{anchor.digest}.json"):
+            return "the anchor file does not match the anchor's digest"
+        return None
+
+    def _first_version(self, prefix: str) -> tuple[str, dict] | None:
+        first = self._first_version_key(prefix)
+        if first is None:
+            return None
+        key, version_id = first
+        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
+        return key, json.loads(body)
+
+    def _first_version_key(self, prefix: str) -> tuple[str, str] | None:
         first: tuple[datetime, int, str, str] | None = None
         paginator = self.s3.get_paginator("list_object_versions")
         n = 0
-        for page in paginator.paginate(Bucket=self.anchors_bucket, Prefix=keys.anchor_day_prefix(issuer_id, day)):
+        for page in paginator.paginate(Bucket=self.anchors_bucket, Prefix=prefix):
             for version in page.get("Versions", []):
                 n += 1
                 # S3 lists a key's versions newest first: on a tie in time, the later is older.
@@ -261,9 +350,7 @@ class ReportStore:
                     first = candidate
         if first is None:
             return None
-        _, _, key, version_id = first
-        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
-        return key, json.loads(body)
+        return first[2], first[3]
 
     def first_anchor_day_after(self, issuer_id: str, after: date | None) -> date | None:
         """The earliest day after `after` (or the first day at all) that has an anchor file

@@ -62,7 +62,7 @@ def test_the_table_keeps_recovery_ttl_and_the_jobs_indexes(resources):
     assert table["DeletionPolicy"] == "Retain"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert {g["IndexName"] for g in props["GlobalSecondaryIndexes"]} == {"by-expiry", "by-dormancy"}
+    assert {g["IndexName"] for g in props["GlobalSecondaryIndexes"]} == {"by-expiry", "by-dormancy", "by-change"}
 
 
 def _alarm_metrics(alarm: dict) -> list[tuple[str, str, dict]]:
