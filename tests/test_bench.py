@@ -32,3 +32,26 @@ def test_a_spend_costs_at_most_two_dynamodb_calls_and_a_balance_one(bench_ledger
 
     assert 1 <= spend <= 2  # at least one, or the counting itself is broken
     assert balance == 1
+
+
+AUDIT_BENCH = Path(__file__).resolve().parents[1] / "bench" / "audit_cost.py"
+
+
+@pytest.fixture(scope="module")
+def bench_audit():
+    spec = importlib.util.spec_from_file_location("bench_audit_cost", AUDIT_BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_the_daily_audit_costs_the_same_calls_whatever_the_length_of_the_history(bench_audit):
+    short, long = bench_audit.daily_calls(20, 2, 5), bench_audit.daily_calls(20, 20, 5)
+
+    assert "Scan" not in short and "Scan" not in long
+    assert sum(long.values()) <= 1.2 * sum(short.values())
+    assert short.get("GetItem", 0) + short.get("Query", 0) >= 2 * 5  # the changed cards were read
