@@ -178,11 +178,13 @@ def audit_piece(
     max_cards: int | None = None,
     plan: ShardPlan | None = None,
     on_card: Callable[[], None] | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> PieceResult:
     """One (issuer, shard, day) piece of the daily audit, for the fan-out runner: check the
     shard's cards changed since the previous anchor and write the shard's part of the
-    day's anchor. With `max_cards`, stop after that many cards with a cursor (pass it back
-    to resume; what was verified is kept in a checkpoint item). Exactly once per shard
+    day's anchor. With `max_cards`, stop after that many cards, or once `out_of_time()`
+    says so (after one card at least), with a cursor (pass it back to resume; what was
+    verified is kept in a checkpoint item, which expires after 30 days). Exactly once per shard
     and day: a piece whose shard file exists returns it, with the failures it recorded."""
     result = PieceResult(issuer_id, shard_no, day, done=False)
     done = store.shard_anchor(issuer_id, day, shard_no)
@@ -201,10 +203,12 @@ def audit_piece(
     for place, idm, full in plan.work:
         if after is not None and place <= after:
             continue
-        if max_cards is not None and result.cards >= max_cards:
-            store.put_audit_chunk(issuer_id, day, shard_no, chunk, verified, failed)
+        if (max_cards is not None and result.cards >= max_cards) or (
+            out_of_time is not None and result.cards > 0 and out_of_time()
+        ):
+            following = store.put_audit_chunk(issuer_id, day, shard_no, chunk, verified, failed)
             assert last is not None
-            result.cursor = f"{last[0]}:{last[1]}:{chunk + 1}"
+            result.cursor = f"{last[0]}:{last[1]}:{following}"
             return result
         report = _check(ledger, idm, plan.base.get(idm), full)
         result.cards += 1

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -74,6 +74,9 @@ class AnchorItem(TableItem, discriminator="anchor"):
     count = NumberAttribute()
     object_key = UnicodeAttribute()
     taken_at = UnicodeAttribute()
+
+
+CHUNK_HEADS = 2000  # ~100 bytes each
 
 
 class AuditChunkItem(TableItem, discriminator="audit_chunk"):
@@ -302,12 +305,19 @@ class ReportStore:
                            [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])])
 
     def put_audit_chunk(self, issuer_id: str, day: date, shard_no: int, chunk: int, heads: list[ChainHead],
-                        failures: Sequence[tuple[str, int | None, str]]) -> None:
-        AuditChunkItem(
-            *keys.audit_chunk(issuer_id, day, shard_no, chunk),
-            heads=json.dumps([[h.idm, h.seq, h.head] for h in heads]),
-            failures=json.dumps([list(f) for f in failures]),
-        ).save()
+                        failures: Sequence[tuple[str, int | None, str]]) -> int:
+        """A paused piece's checkpoint, from item `chunk` on, at most CHUNK_HEADS heads an
+        item (well under DynamoDB's 400 KB); returns the next free chunk number."""
+        expires = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=30)
+        parts = [heads[n:n + CHUNK_HEADS] for n in range(0, len(heads), CHUNK_HEADS)] or [[]]
+        for n, part in enumerate(parts):
+            AuditChunkItem(
+                *keys.audit_chunk(issuer_id, day, shard_no, chunk + n),
+                heads=json.dumps([[h.idm, h.seq, h.head] for h in part]),
+                failures=json.dumps([list(f) for f in failures] if n == 0 else []),
+                expires_at=expires,
+            ).save()
+        return chunk + len(parts)
 
     def audit_chunks(self, issuer_id: str, day: date, shard_no: int) -> tuple[list[ChainHead], list]:
         """Every checkpoint a paused piece of the shard left: one query."""

@@ -471,3 +471,24 @@ def test_the_cli_runs_the_daily_job_and_the_full_audit_by_shard(ledger, clock, r
     out = json.loads(capsys.readouterr().out)
     assert out["shard"] == shard and out["cards"] == sum(ledger_keys.shard(i) == shard
                                                          for i in [*idms, "0a00000000000fff"])
+
+
+def test_a_piece_out_of_time_stops_after_each_card_and_its_checkpoints_add_up(ledger, clock, report_store):
+    idms = anchored_days(ledger, clock, report_store)
+    for n, idm in enumerate(idms):
+        ledger.spend(idm, 1, request_id=f"on-the-4th:{n}", actor=PAY)
+    day, pieces = date(2025, 6, 4), 0
+    for shard in range(ledger_keys.SHARDS):
+        cursor = None
+        while True:
+            piece = audit_module.audit_piece(ledger, report_store, "niimi", shard, day, cursor=cursor,
+                                             out_of_time=lambda: True)
+            pieces += 1
+            assert piece.cards <= 1 and not piece.failures
+            if piece.done:
+                break
+            cursor = piece.cursor
+    assert pieces == ledger_keys.SHARDS + len(idms) - len({ledger_keys.shard(i) for i in idms})
+    anchor = audit_module.seal_anchor(report_store, "niimi", day, now=NOW)
+    assert {h.idm: h.seq for h in report_store.anchor_heads(anchor)} == {
+        idm: ledger.card(idm).seq for idm in [*idms, "0a00000000000fff"]}
