@@ -29,7 +29,12 @@ A piece given a budget (`max_cards`) stops there, leaves what it verified in a
 checkpoint item and returns a cursor to resume from; a piece whose shard file exists
 adopts it, so a run killed midway resumes with the shards not yet done. When every
 shard has its file, `seal_anchor` writes the day file (the same file as before issue
-14) and the item. The first anchor of an issuer (no earlier one) scans its cards once
+14) and the item. For the fan-out runner: the pieces of (issuer, day) are the shards
+`range(SHARDS)`; a worker calls `audit_piece(..., cursor=, out_of_time=)` until `done`
+(re-enqueueing the cursor), and the last step is `conclude_day` with the pieces'
+results (it seals, and raises AnchorIncomplete while a shard has no file); a report
+that is not `ok` is the job's failure, as `run_audit` (the in-process stand-in) does.
+The first anchor of an issuer (no earlier one) scans its cards once
 and walks every chain. Cost per day: shards x days-since-the-last-anchor index queries
 and two calls per changed card, whatever the length of the history.
 
@@ -378,23 +383,18 @@ def audit(
     return report
 
 
-def run_audit(
-    ledger: Ledger, store: ReportStore, issuer_id: str, on: date, *, now: datetime, progress_every: int = 1000,
-    workers: int = 1,
+def conclude_day(
+    store: ReportStore, issuer_id: str, on: date, pieces: Iterable[PieceResult], *, now: datetime,
+    seconds: float = 0.0,
 ) -> AuditReport:
-    """The daily job: every shard's piece (the cards changed since the newest earlier
-    anchor, checked onto it), then today's anchor sealed from them. The anchors bucket
-    must have no file for a day between that anchor and today: an item removed from the
-    table would otherwise make the audit build on an older anchor, and miss what was
+    """After every (issuer, shard, day) piece is done: seal the day's anchor and report.
+    For the fan-out runner's last step as for `run_audit`. The anchors bucket must have no
+    file for a day between the anchor the pieces built on and `on`: an item removed from
+    the table would otherwise make the audit build on an older anchor, and miss what was
     rewritten since."""
     previous = store.latest_anchor(issuer_id, before=on)
-    report = AuditReport(issuer_id, anchor=previous.day if previous else None)
-    start = time.monotonic()
-    if store.get_anchor(issuer_id, on) is None:
-        pieces = _run_pieces(ledger, store, issuer_id, on, workers=workers, progress_every=progress_every)
-        seal_anchor(store, issuer_id, on, now=now)
-    else:  # the day was done: what its shard files recorded
-        pieces = [audit_piece(ledger, store, issuer_id, n, on) for n in range(SHARDS)]
+    report = AuditReport(issuer_id, anchor=previous.day if previous else None, seconds=seconds)
+    seal_anchor(store, issuer_id, on, now=now)
     for piece in pieces:
         report.cards += piece.cards
         report.entries += piece.entries
@@ -407,8 +407,23 @@ def run_audit(
         report.anchor_problem = (f"the table has no anchor item for {lost.isoformat()}, "
                                  "whose file is in the anchors bucket")
         _log("anchor item missing", issuer=issuer_id, day=lost.isoformat())
-    report.seconds = time.monotonic() - start
     _log("audit done", issuer=issuer_id, cards=report.cards, entries=report.entries, failures=len(report.failures),
          anchor=report.anchor and report.anchor.isoformat(), anchor_problem=report.anchor_problem,
          shards_adopted=report.shards_adopted, seconds=round(report.seconds, 3))
     return report
+
+
+def run_audit(
+    ledger: Ledger, store: ReportStore, issuer_id: str, on: date, *, now: datetime, progress_every: int = 1000,
+    workers: int = 1,
+) -> AuditReport:
+    """The daily job in this process: every shard's piece (the cards changed since the
+    newest earlier anchor, checked onto it; `workers` threads), then today's anchor
+    sealed from them (`conclude_day`). A day already anchored reports what its shard
+    files recorded."""
+    start = time.monotonic()
+    if store.get_anchor(issuer_id, on) is None:
+        pieces = _run_pieces(ledger, store, issuer_id, on, workers=workers, progress_every=progress_every)
+    else:
+        pieces = [audit_piece(ledger, store, issuer_id, n, on) for n in range(SHARDS)]
+    return conclude_day(store, issuer_id, on, pieces, now=now, seconds=time.monotonic() - start)
