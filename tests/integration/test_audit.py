@@ -492,3 +492,16 @@ def test_a_piece_out_of_time_stops_after_each_card_and_its_checkpoints_add_up(le
     anchor = audit_module.seal_anchor(report_store, "niimi", day, now=NOW)
     assert {h.idm: h.seq for h in report_store.anchor_heads(anchor)} == {
         idm: ledger.card(idm).seq for idm in [*idms, "0a00000000000fff"]}
+
+
+def test_a_card_is_indexed_under_the_issuers_local_day_of_its_last_write(ledger, clock):
+    clock.set(date(2025, 6, 2))
+    idm = "0a0000000000abcd"
+    ledger.open_card(idm=idm, card_number="JW000000000012345", issuer_id="niimi")
+    shard = ledger_keys.shard(idm)
+    assert list(ledger.cards_changed("niimi", date(2025, 6, 2), shard)) == [idm]
+    clock.set(datetime(2025, 6, 2, 16, 30, tzinfo=timezone.utc))  # 01:30 JST on 3 June
+    ledger.grant(idm, 10, request_id="late", actor=OPERATOR, source=Source.INITIAL)
+    assert list(ledger.cards_changed("niimi", date(2025, 6, 2), shard)) == []
+    assert list(ledger.cards_changed("niimi", date(2025, 6, 3), shard)) == [idm]
+    assert list(ledger.cards_changed("okayama", date(2025, 6, 3), shard)) == []
