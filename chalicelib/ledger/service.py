@@ -532,18 +532,25 @@ class Ledger:
             return ChainReport(idm, False, count, through[0], "the chain is shorter than when it was anchored")
         return ChainReport(idm, True, count, seq=count, head=prev)
 
-    def verify_since(self, idm: str, anchored: tuple[int, str]) -> ChainReport:
+    def verify_since(
+        self, idm: str, anchored: tuple[int, str], *, card: StoredCard | None = None
+    ) -> ChainReport:
         """Check only what was written since an anchor: the entry at the anchored seq must
-        still hash to the anchored head, and every later entry must link onto it, up to
-        the card's head. Older history is not read (the full `verify` re-hashes it):
-        one GetItem and one Query of the new entries."""
-        stored_card = self.store.get_card(idm)
+        still hash to the anchored head, and every later entry must link onto it, through
+        the card's head. Older history is not read (the full `verify` re-hashes it): one
+        Query of the new entries, and one GetItem unless the caller read the card already
+        (`card`, from `card_records`: one BatchGetItem for many). The card may have moved
+        on between its read and the Query: the walk must then pass through the card's
+        head, and the report's head is where the walk ended."""
+        stored_card = card if card is not None else self.store.get_card(idm)
         if stored_card is None:
             raise CardNotFound()
         seq, head = anchored
         if seq == 0 and head != GENESIS:
             return ChainReport(idm, False, 0, 0, "the anchored head of an empty chain is not the genesis")
+        card_seq = stored_card.card.seq
         prev, count, last = head, 0, seq
+        at_card = head if card_seq == seq else None  # the hash of entry card_seq, as walked
         for stored in self.store.entries(idm, newest_first=False, from_seq=max(seq, 1)):
             count += 1
             if seq > 0 and count == 1:  # the anchored entry itself: its hash, not its content
@@ -554,11 +561,12 @@ class Ledger:
             if problem:
                 return ChainReport(idm, False, count, last + 1, problem)
             prev, last = stored.hash, last + 1
+            if last == card_seq:
+                at_card = prev
         if seq > 0 and count == 0:
             return ChainReport(idm, False, 0, seq, "the chain is shorter than when it was anchored")
-        card = stored_card.card
-        if card.seq != last or card.head != prev:
-            return ChainReport(idm, False, count, card.seq, "the card's chain head does not match its entries")
+        if at_card is None or at_card != stored_card.card.head:
+            return ChainReport(idm, False, count, card_seq, "the card's chain head does not match its entries")
         return ChainReport(idm, True, count, seq=last, head=prev)
 
     # -- the one write path ---------------------------------------------------------

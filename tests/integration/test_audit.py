@@ -505,3 +505,21 @@ def test_a_card_is_indexed_under_the_issuers_local_day_of_its_last_write(ledger,
     assert list(ledger.cards_changed("niimi", date(2025, 6, 2), shard)) == []
     assert list(ledger.cards_changed("niimi", date(2025, 6, 3), shard)) == [idm]
     assert list(ledger.cards_changed("okayama", date(2025, 6, 3), shard)) == []
+
+
+def test_checking_since_an_anchor_accepts_a_card_read_before_it_moved_on(ledger, clock):
+    idms = cards_with_history(ledger, clock)
+    idm = idms[0]
+    card = ledger.card(idm)
+    anchored = (card.seq, card.head)
+    read = ledger.card_record(idm)  # as a batch read it, a moment before the entries
+    ledger.spend(idm, 1, request_id="meanwhile", actor=PAY)
+    report = ledger.verify_since(idm, anchored, card=read)
+    assert report.ok and (report.seq, report.head) == (card.seq + 1, ledger.card(idm).head)
+    assert report.entries == 2  # the anchored entry's hash, the new entry
+
+    forged = replace(read, card=replace(read.card, head="f" * 64))
+    bad = ledger.verify_since(idm, anchored, card=forged)
+    assert (bad.ok, bad.problem) == (False, "the card's chain head does not match its entries")
+    assert not ledger.verify_since(idm, (card.seq, "f" * 64)).ok
+    assert not ledger.verify_since(idm, (card.seq + 5, card.head)).ok  # shorter than anchored
