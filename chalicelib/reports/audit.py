@@ -124,9 +124,10 @@ def _days(first: date, last: date) -> list[date]:
 
 def _previous_heads(store: ReportStore, previous: Anchor, shard_no: int) -> tuple[dict[str, ChainHead], list]:
     """The shard's heads and failures in the previous anchor: its shard file, or (an anchor
-    taken before the shard files) the day file's cards of the shard."""
+    taken before the shard files, or split into another number of shards) the day file's
+    cards of the shard."""
     part = store.shard_anchor(previous.issuer_id, previous.day, shard_no)
-    if part is not None:
+    if part is not None and part.shards == SHARDS:
         return {h.idm: h for h in part.heads}, part.failures
     heads = store.anchor_heads(previous) or []
     return {h.idm: h for h in heads if card_shard(h.idm) == shard_no}, []

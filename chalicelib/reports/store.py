@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
+from ..ledger.keys import SHARDS
 from ..ledger.keys import shard as card_shard
 from ..table import Table, TableItem, Write
 from . import keys
@@ -92,6 +93,7 @@ class ShardAnchor:
     digest: str
     heads: list[ChainHead]
     failures: list[tuple[str, int | None, str]]
+    shards: int  # how many shards the day was split into (the card → shard mapping)
 
 
 def _bucket_key(issuer_id: str, bucket: Bucket, shard_no: int) -> tuple[str, str]:
@@ -277,13 +279,14 @@ class ReportStore:
         return self._first_version(keys.anchor_day_prefix(issuer_id, day))
 
     def put_shard_anchor(self, issuer_id: str, day: date, shard_no: int, digest: str, heads: list[ChainHead],
-                         failures: Sequence[tuple[str, int | None, str]]) -> str:
+                         failures: Sequence[tuple[str, int | None, str]], card_shards: int = SHARDS) -> str:
         """One shard's heads of the day, to the anchors bucket (locked by its default retention)."""
         key = keys.shard_anchor_object(issuer_id, day, shard_no, digest)
         body = {
             "issuer": issuer_id,
             "date": day.isoformat(),
             "shard": shard_no,
+            "shards": card_shards,
             "count": len(heads),
             "digest": digest,
             "algorithm": "sha256 over '<issuer>\\n<date>\\nshard <n>\\n<count>\\n' + '<idm> <seq> <head>\\n' "
@@ -302,7 +305,8 @@ class ReportStore:
             return None
         key, data = found
         return ShardAnchor(key, data["digest"], heads_of(data),
-                           [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])])
+                           [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])],
+                           int(data.get("shards", SHARDS)))
 
     def put_audit_chunk(self, issuer_id: str, day: date, shard_no: int, chunk: int, heads: list[ChainHead],
                         failures: Sequence[tuple[str, int | None, str]]) -> int:

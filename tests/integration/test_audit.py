@@ -523,3 +523,26 @@ def test_checking_since_an_anchor_accepts_a_card_read_before_it_moved_on(ledger,
     assert (bad.ok, bad.problem) == (False, "the card's chain head does not match its entries")
     assert not ledger.verify_since(idm, (card.seq, "f" * 64)).ok
     assert not ledger.verify_since(idm, (card.seq + 5, card.head)).ok  # shorter than anchored
+
+
+def test_an_anchor_split_otherwise_or_without_shard_files_is_read_from_its_day_file(
+    ledger, clock, report_store, monkeypatch
+):
+    idms = cards_with_history(ledger, clock)
+    assert run_audit(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW).ok
+    real = report_store.shard_anchor
+
+    def as_if_split_otherwise(issuer_id, day, shard_no):
+        part = real(issuer_id, day, shard_no)
+        if day != date(2025, 6, 2):
+            return part
+        return None if shard_no % 2 else replace(part, shards=part.shards * 4)
+
+    monkeypatch.setattr(report_store, "shard_anchor", as_if_split_otherwise)
+    clock.set(date(2025, 6, 3))
+    ledger.spend(idms[1], 1, request_id="on-the-3rd", actor=PAY)
+    report = run_audit(ledger, report_store, "niimi", date(2025, 6, 3), now=NOW)
+    assert report.ok
+    anchor = report_store.get_anchor("niimi", date(2025, 6, 3))
+    assert {h.idm: h.seq for h in report_store.anchor_heads(anchor)} == {
+        idm: ledger.card(idm).seq for idm in [*idms, "0a00000000000fff"]}
