@@ -47,9 +47,11 @@ not by the daily job.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -268,23 +270,41 @@ def seal_anchor(store: ReportStore, issuer_id: str, day: date, *, now: datetime)
         key, data = written
         heads = heads_of(data)
         digest = anchor_digest(issuer_id, day, heads)
+        count = len(heads)
     else:
-        heads = []
-        for shard_no in range(SHARDS):
-            part = store.shard_anchor(issuer_id, day, shard_no)
-            if part is None:
-                raise AnchorIncomplete(f"{issuer_id} {day}: shard {shard_no} has no anchor file yet")
-            heads += part.heads
-        digest = anchor_digest(issuer_id, day, heads)
+        # Two passes over the shard files, each a merge of their streams by IDm: the
+        # digest, then the file named by it. Only a line per shard is held at a time.
+        count, merged = _merged_rows(store, issuer_id, day)
+        digest = _streamed_digest(issuer_id, day, count, merged)
         key = keys.anchor_object(issuer_id, day, digest)
-        store.put_anchor_file(key, issuer_id, day, digest, heads)
-    anchor = Anchor(issuer_id, day, digest, len(heads), key, now.isoformat())
+        store.put_anchor_file_rows(key, issuer_id, day, digest, count, _merged_rows(store, issuer_id, day)[1])
+    anchor = Anchor(issuer_id, day, digest, count, key, now.isoformat())
     if not store.put_anchor(anchor):  # another run took the day's anchor meanwhile
         taken = store.get_anchor(issuer_id, day)
         assert taken is not None
         return taken
-    _log("anchor taken", issuer=issuer_id, day=day.isoformat(), cards=len(heads), digest=digest)
+    _log("anchor taken", issuer=issuer_id, day=day.isoformat(), cards=count, digest=digest)
     return anchor
+
+
+def _merged_rows(store: ReportStore, issuer_id: str, day: date) -> tuple[int, Iterator[tuple]]:
+    """Every shard file's rows of the day, merged by IDm, and their count."""
+    count, streams = 0, []
+    for shard_no in range(SHARDS):
+        found = store.shard_anchor_rows(issuer_id, day, shard_no)
+        if found is None:
+            raise AnchorIncomplete(f"{issuer_id} {day}: shard {shard_no} has no anchor file yet")
+        count += found[0]
+        streams.append(found[1])
+    return count, heapq.merge(*streams, key=lambda row: row[0])
+
+
+def _streamed_digest(issuer_id: str, day: date, count: int, rows: Iterable[tuple]) -> str:
+    """`anchor_digest`, line by line over rows sorted by IDm."""
+    digest = hashlib.sha256(f"{issuer_id}\n{day.isoformat()}\n{count}\n".encode())
+    for idm, seq, head in rows:
+        digest.update(f"{idm} {seq} {head}\n".encode())
+    return digest.hexdigest()
 
 
 def _run_pieces(

@@ -27,6 +27,7 @@ chunk items, read back when it finishes.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -42,7 +43,7 @@ from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies, tallies
 from .errors import ReportsError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from botocore.exceptions import ClientError
 
@@ -280,9 +281,11 @@ class ReportStore:
 
     def put_shard_anchor(self, issuer_id: str, day: date, shard_no: int, digest: str, heads: list[ChainHead],
                          failures: Sequence[tuple[str, int | None, str]], card_shards: int = SHARDS) -> str:
-        """One shard's heads of the day, to the anchors bucket (locked by its default retention)."""
+        """One shard's heads of the day, to the anchors bucket (locked by its default
+        retention). JSON with one card a line after a one-line header, so the seal can
+        read it as a stream (`shard_anchor_rows`)."""
         key = keys.shard_anchor_object(issuer_id, day, shard_no, digest)
-        body = {
+        header = {
             "issuer": issuer_id,
             "date": day.isoformat(),
             "shard": shard_no,
@@ -291,11 +294,11 @@ class ReportStore:
             "digest": digest,
             "algorithm": "sha256 over '<issuer>\\n<date>\\nshard <n>\\n<count>\\n' + '<idm> <seq> <head>\\n' "
                          "per card, by idm",
-            "cards": [[h.idm, h.seq, h.head] for h in sorted(heads, key=lambda h: h.idm)],
             "failures": [list(f) for f in failures],
         }
-        self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json",
-                           Body=json.dumps(body, ensure_ascii=False, indent=0).encode())
+        rows = ",\n".join(json.dumps([h.idm, h.seq, h.head]) for h in sorted(heads, key=lambda h: h.idm))
+        body = json.dumps(header, ensure_ascii=False)[:-1] + ',\n"cards": [\n' + rows + "\n]}\n"
+        self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json", Body=body.encode())
         return key
 
     def shard_anchor(self, issuer_id: str, day: date, shard_no: int) -> ShardAnchor | None:
@@ -307,6 +310,48 @@ class ReportStore:
         return ShardAnchor(key, data["digest"], heads_of(data),
                            [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])],
                            int(data.get("shards", SHARDS)))
+
+    def shard_anchor_rows(self, issuer_id: str, day: date, shard_no: int) -> tuple[int, Iterator[tuple]] | None:
+        """The shard file's count and its (IDm, seq, head) rows, by IDm, read as a stream
+        (the file as first written; None when there is none)."""
+        first = self._first_version_key(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if first is None:
+            return None
+        key, version_id = first
+        lines = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].iter_lines()
+        header = json.loads(next(lines).decode().rstrip(",") + "}")
+        next(lines)  # "cards": [
+
+        def rows() -> Iterator[tuple]:
+            for line in lines:
+                text = line.decode().rstrip(",")
+                if not text:  # an empty shard's list
+                    continue
+                if text.startswith("]"):
+                    return
+                idm, seq, head = json.loads(text)
+                yield idm, seq, head
+
+        return int(header["count"]), rows()
+
+    def put_anchor_file_rows(self, key: str, issuer_id: str, day: date, digest: str, count: int,
+                             rows: Iterable[tuple]) -> None:
+        """The day file as `put_anchor_file` writes it, from rows already sorted by IDm,
+        spooled through a temporary file (memory up to SPOOL_BYTES, then /tmp) and sent in
+        one PUT, so the bucket's default retention locks it as before and no list of
+        every head is held."""
+        header = {
+            "issuer": issuer_id,
+            "date": day.isoformat(),
+            "count": count,
+            "digest": digest,
+            "algorithm": "sha256 over '<issuer>\\n<date>\\n<count>\\n' + '<idm> <seq> <head>\\n' per card, by idm",
+        }
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            for text in _day_file_text(header, rows):
+                spool.write(text.encode())
+            spool.seek(0)
+            self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json", Body=spool)
 
     def put_audit_chunk(self, issuer_id: str, day: date, shard_no: int, chunk: int, heads: list[ChainHead],
                         failures: Sequence[tuple[str, int | None, str]]) -> int:
@@ -385,6 +430,18 @@ class ReportStore:
         if found is None:
             return None
         return heads_of(found[1])
+
+
+SPOOL_BYTES = 64 * 1024 * 1024  # a day file beyond this goes through /tmp
+
+
+def _day_file_text(header: dict, rows: Iterable[tuple]) -> Iterator[str]:
+    yield json.dumps(header, ensure_ascii=False)[:-1] + ',\n"cards": [\n'
+    separator = ""
+    for row in rows:
+        yield separator + json.dumps(list(row), ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]}\n"
 
 
 def heads_of(data: dict) -> list[ChainHead]:

@@ -546,3 +546,16 @@ def test_an_anchor_split_otherwise_or_without_shard_files_is_read_from_its_day_f
     anchor = report_store.get_anchor("niimi", date(2025, 6, 3))
     assert {h.idm: h.seq for h in report_store.anchor_heads(anchor)} == {
         idm: ledger.card(idm).seq for idm in [*idms, "0a00000000000fff"]}
+
+
+def test_a_large_day_file_is_spooled_to_disk_and_sent_locked_in_one_put(ledger, clock, report_store, s3, monkeypatch):
+    from chalicelib.reports import store as store_module
+
+    monkeypatch.setattr(store_module, "SPOOL_BYTES", 300)  # a few cards, then a file on disk
+    idms = cards_with_history(ledger, clock)
+    anchor = take_anchor(ledger, report_store, "niimi", date(2025, 6, 2), now=NOW)
+    assert s3.head_object(Bucket=ANCHORS, Key=anchor.object_key)["ObjectLockMode"] == "COMPLIANCE"
+    data = json.loads(s3.get_object(Bucket=ANCHORS, Key=anchor.object_key)["Body"].read())
+    heads = [ChainHead(*row) for row in data["cards"]]
+    assert anchor_digest("niimi", date(2025, 6, 2), heads) == anchor.digest == data["digest"]
+    assert sorted([*idms, "0a00000000000fff"]) == [h.idm for h in heads]
