@@ -110,8 +110,9 @@ Work = tuple[tuple[int, str], str, bool]
 
 @dataclass
 class ShardPlan:
-    base: dict[str, ChainHead]  # the shard's heads in the previous anchor
+    previous: Anchor | None  # the anchor the piece builds on
     work: list[Work]
+    same_split: bool = True  # the previous anchor's shard file is of this shard (else: its day file)
 
 
 def _log(message: str, **fields: object) -> None:
@@ -124,15 +125,18 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _previous_heads(store: ReportStore, previous: Anchor, shard_no: int) -> tuple[dict[str, ChainHead], list]:
-    """The shard's heads and failures in the previous anchor: its shard file, or (an anchor
-    taken before the shard files, or split into another number of shards) the day file's
-    cards of the shard."""
-    part = store.shard_anchor(previous.issuer_id, previous.day, shard_no)
+def _previous_heads(store: ReportStore, plan: ShardPlan, shard_no: int) -> dict[str, ChainHead]:
+    """The shard's heads in the previous anchor: its shard file, or (an anchor taken before
+    the shard files, or split into another number of shards) the day file's cards of the
+    shard. Read when the piece runs, so a process running many pieces holds one shard's."""
+    previous = plan.previous
+    if previous is None:
+        return {}
+    part = store.shard_anchor(previous.issuer_id, previous.day, shard_no) if plan.same_split else None
     if part is not None and part.shards == SHARDS:
-        return {h.idm: h for h in part.heads}, part.failures
+        return {h.idm: h for h in part.heads}
     heads = store.anchor_heads(previous) or []
-    return {h.idm: h for h in heads if card_shard(h.idm) == shard_no}, []
+    return {h.idm: h for h in heads if card_shard(h.idm) == shard_no}
 
 
 def plan_shard(
@@ -145,10 +149,11 @@ def plan_shard(
     one: every card of the shard (`scanned`, or a scan), walked in full."""
     if previous is None:
         idms = scanned if scanned is not None else (idm for idm, _, _ in ledger.chain_heads(issuer_id))
-        return ShardPlan({}, [((0, idm), idm, True) for idm in sorted(set(idms)) if card_shard(idm) == shard_no])
-    base, failed = _previous_heads(store, previous, shard_no)
+        return ShardPlan(None, [((0, idm), idm, True) for idm in sorted(set(idms)) if card_shard(idm) == shard_no])
+    header = store.shard_anchor_header(previous.issuer_id, previous.day, shard_no)
+    same_split = header is not None and int(header.get("shards", SHARDS)) == SHARDS
     days = _days(previous.day, max(day, previous.day))
-    full = {idm for idm, _, _ in failed}
+    full = {idm for idm, _, _ in header["failures"]} if same_split and header else set()
     seen: set[str] = set()
     work: list[Work] = []
     for n, changed_on in enumerate(days):
@@ -157,7 +162,7 @@ def plan_shard(
                 seen.add(idm)
                 work.append(((n, idm), idm, False))
     work += [((len(days), idm), idm, True) for idm in sorted(full)]
-    return ShardPlan(base, work)
+    return ShardPlan(previous, work, same_split)
 
 
 BATCH = 100  # cards read in one BatchGetItem before their entries are checked
@@ -208,6 +213,7 @@ def audit_piece(
         return result
     if plan is None:
         plan = plan_shard(ledger, store, issuer_id, shard_no, day, store.latest_anchor(issuer_id, before=day))
+    base = _previous_heads(store, plan, shard_no)
     after, chunk = _parse_cursor(cursor)
     if max_cards is not None:
         max_cards = max(1, max_cards)
@@ -229,7 +235,7 @@ def audit_piece(
             upcoming = [i for _, i, f in plan.work[n:n + BATCH] if not f]
             found = ledger.card_records(upcoming)
             read = {i: found.get(i) for i in upcoming}
-        report = _check(ledger, idm, plan.base.get(idm), full, read)
+        report = _check(ledger, idm, base.get(idm), full, read)
         result.cards += 1
         result.entries += report.entries
         if report.ok:
@@ -246,7 +252,7 @@ def audit_piece(
         verified = earlier_heads + verified
         failed = [tuple(f) for f in earlier_failures] + failed
         result.failures = [ChainReport(i, False, 0, s, p) for i, s, p in earlier_failures] + result.failures
-    heads = dict(plan.base)
+    heads = base
     for head in verified:  # a card listed twice (it moved on meanwhile): the furthest verified point
         if head.idm not in heads or head.seq >= heads[head.idm].seq:
             heads[head.idm] = head

@@ -311,6 +311,17 @@ class ReportStore:
                            [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])],
                            int(data.get("shards", SHARDS)))
 
+    def shard_anchor_header(self, issuer_id: str, day: date, shard_no: int) -> dict | None:
+        """The shard file's first line (count, shards, failures, …) without its cards."""
+        first = self._first_version_key(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if first is None:
+            return None
+        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=first[0], VersionId=first[1])["Body"]
+        try:
+            return json.loads(next(body.iter_lines()).decode().rstrip(",") + "}")
+        finally:
+            body.close()
+
     def shard_anchor_rows(self, issuer_id: str, day: date, shard_no: int) -> tuple[int, Iterator[tuple]] | None:
         """The shard file's count and its (IDm, seq, head) rows, by IDm, read as a stream
         (the file as first written; None when there is none)."""

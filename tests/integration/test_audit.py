@@ -538,7 +538,16 @@ def test_an_anchor_split_otherwise_or_without_shard_files_is_read_from_its_day_f
             return part
         return None if shard_no % 2 else replace(part, shards=part.shards * 4)
 
+    real_header = report_store.shard_anchor_header
+
+    def header_as_if_split_otherwise(issuer_id, day, shard_no):
+        header = real_header(issuer_id, day, shard_no)
+        if day != date(2025, 6, 2):
+            return header
+        return None if shard_no % 2 else {**header, "shards": header["shards"] * 4}
+
     monkeypatch.setattr(report_store, "shard_anchor", as_if_split_otherwise)
+    monkeypatch.setattr(report_store, "shard_anchor_header", header_as_if_split_otherwise)
     clock.set(date(2025, 6, 3))
     ledger.spend(idms[1], 1, request_id="on-the-3rd", actor=PAY)
     report = run_audit(ledger, report_store, "niimi", date(2025, 6, 3), now=NOW)
