@@ -20,6 +20,7 @@ JSON object. Exits 1 when over budget.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -52,7 +53,18 @@ from chalicelib.reports.store import ReportStore  # noqa: E402
 from chalicelib.table import Table  # noqa: E402
 from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 
-observability.logger().setLevel("WARNING")
+
+@contextlib.contextmanager
+def _quiet():
+    """The audit logs a line per run and per piece failure: here they would interleave with
+    the figures. Restored after, since bench/fanout.py and tests import these functions."""
+    log = observability.logger()
+    level = log.log_level
+    log.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 REGION = "ap-northeast-1"
 ISSUER = "niimi"
@@ -131,7 +143,7 @@ def daily_calls(cards: int, history: int, changed: int) -> dict[str, int]:
     """DynamoDB calls of the daily audit of TODAY: `cards` cards with `history` older
     entries, anchored on ANCHORED, of which `changed` got one entry on TODAY."""
     serialize_dynamodb()
-    with mock_aws():
+    with mock_aws(), _quiet():
         ledger, reports = _stack()
         written = write_history(cards, history, changed_on=OLD)
         run_audit(ledger, reports, ISSUER, ANCHORED, now=NOW)  # the first anchor (scans once, not counted)
@@ -167,7 +179,7 @@ def audit_speedup(workers: int = 8, cards: int = 2_000, latency_s: float = LATEN
     """time(the daily audit of `cards` changed cards, 1 worker) / time(the same, `workers`),
     with `latency_s` added to every DynamoDB call in the caller's thread."""
     serialize_dynamodb()
-    with mock_aws():
+    with mock_aws(), _quiet():
         ledger, reports = _stack()
         written = write_history(cards, 1, changed_on=ANCHORED)
         run_audit(ledger, reports, ISSUER, ANCHORED, now=NOW)
