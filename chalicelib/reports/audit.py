@@ -256,6 +256,8 @@ def audit_piece(
     for head in verified:  # a card listed twice (it moved on meanwhile): the furthest verified point
         if head.idm not in heads or head.seq >= heads[head.idm].seq:
             heads[head.idm] = head
+    for idm, _, _ in failed:  # a broken card never anchored stays in the anchor, at the genesis
+        heads.setdefault(idm, ChainHead(idm, 0, GENESIS))
     ordered = sorted(heads.values(), key=lambda h: h.idm)
     digest = shard_digest(issuer_id, day, shard_no, ordered)
     store.put_shard_anchor(issuer_id, day, shard_no, digest, ordered, failed)

@@ -568,3 +568,21 @@ def test_a_large_day_file_is_spooled_to_disk_and_sent_locked_in_one_put(ledger, 
     heads = [ChainHead(*row) for row in data["cards"]]
     assert anchor_digest("niimi", date(2025, 6, 2), heads) == anchor.digest == data["digest"]
     assert sorted([*idms, "0a00000000000fff"]) == [h.idm for h in heads]
+
+
+def test_a_new_card_broken_before_its_first_anchor_stays_in_the_anchor_for_the_full_audit(
+    ledger, clock, report_store
+):
+    idms = anchored_days(ledger, clock, report_store)
+    new = "0a0000000000beef"
+    ledger.open_card(idm=new, card_number="JW000000000077777", issuer_id="niimi")
+    ledger.grant(new, 50, request_id="new-card", actor=OPERATOR, source=Source.INITIAL)
+    original = set_entry_body(ledger.store, new, 1, "{}")
+
+    daily = run_audit(ledger, report_store, "niimi", date(2025, 6, 4), now=NOW)
+    assert [(f.idm, f.bad_seq) for f in daily.failures] == [(new, 1)]
+    anchor = report_store.get_anchor("niimi", date(2025, 6, 4))
+    held = {h.idm: (h.seq, h.head) for h in report_store.anchor_heads(anchor)}
+    assert held[new] == (0, "0" * 64) and len(held) == len(idms) + 2
+    assert [f.idm for f in audit(ledger, report_store, "niimi", against=anchor).failures] == [new]
+    set_entry_body(ledger.store, new, 1, original)
