@@ -54,3 +54,26 @@ def test_no_report_item_is_in_more_than_a_few_of_the_changes_of_a_short_mixed_ru
     figures = {item: n for item, n in run.written.items() if item[0].startswith("AGG#")}
     assert len(figures) > 128
     assert max(figures.values()) <= run.transactions / 32
+
+
+AUDIT_BENCH = Path(__file__).resolve().parents[1] / "bench" / "audit_cost.py"
+
+
+@pytest.fixture(scope="module")
+def bench_audit():
+    spec = importlib.util.spec_from_file_location("bench_audit_cost", AUDIT_BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_the_daily_audit_costs_the_same_calls_whatever_the_length_of_the_history(bench_audit):
+    short, long = bench_audit.daily_calls(20, 2, 5), bench_audit.daily_calls(20, 20, 5)
+
+    assert "Scan" not in short and "Scan" not in long
+    assert sum(long.values()) <= 1.2 * sum(short.values())
+    assert short.get("GetItem", 0) + short.get("Query", 0) >= 2 * 5  # the changed cards were read

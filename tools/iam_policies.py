@@ -80,13 +80,15 @@ FUNCTIONS: dict[str, Grants] = {
         write_objects=(("reports", "reports/"),),
         list_buckets=("reports",),
     ),
-    # Scans the chain heads, puts the day's anchor item, writes and reads the locked
-    # anchor files. Nothing else in the table, no other bucket.
+    # Reads the cards changed since the last anchor (by-change), scans only for an
+    # issuer's first anchor, puts the day's anchor item and a paused piece's checkpoint,
+    # writes and reads the locked anchor and shard files. No other bucket.
     "audit-chains": Grants(
         table=("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
                "dynamodb:DescribeTable", "dynamodb:PutItem"),
-        read_objects=(("anchors", "anchors/"),),
-        write_objects=(("anchors", "anchors/"),),
+        indexes=("by-change",),
+        read_objects=(("anchors", "anchors/"), ("anchors", "anchor-shards/")),
+        write_objects=(("anchors", "anchors/"), ("anchors", "anchor-shards/")),
         list_buckets=("anchors",),
         list_versions=("anchors",),
     ),

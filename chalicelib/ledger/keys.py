@@ -15,6 +15,7 @@ ISSUER = "ISSUER#"
 ISSUERS = "ISSUERS"
 EXPIRY = "EXP#"
 DORMANCY = "DORM#"
+CHANGED = "CHG#"
 
 # Per-card work a job finds through an index (lots due on a day, payments in a month)
 # spreads over this many partition keys, so no index partition is hot.
@@ -112,6 +113,16 @@ def parse_dormancy(key: str) -> tuple[str, date, int]:
     """(issuer, last activity day, shard) of a by-dormancy key."""
     issuer_id, day, shard_no = key.removeprefix(DORMANCY).rsplit("#", 2)
     return issuer_id, date.fromisoformat(day), int(shard_no)
+
+
+def changed(issuer_id: str, day: date, idm: str) -> str:
+    """The by-change index key of a card last written (an entry, or opened) on `day`,
+    the issuer's local day: the daily audit reads the days since its last anchor."""
+    return changed_shard(issuer_id, day, shard(idm))
+
+
+def changed_shard(issuer_id: str, day: date, shard_no: int) -> str:
+    return f"{CHANGED}{issuer_id}#{day.isoformat()}#{shard_no:02d}"
 
 
 def card_idm(pk: str) -> str:

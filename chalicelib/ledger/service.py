@@ -102,6 +102,8 @@ class ChainReport:
     entries: int
     bad_seq: int | None = None
     problem: str | None = None
+    seq: int | None = None  # where the walk ended (a sound chain: the card's seq and head)
+    head: str | None = None
 
 
 @dataclass
@@ -176,7 +178,7 @@ class Ledger:
             raise InvalidRequest("a card number is JW and 15 digits")
         self.issuer(issuer_id)
         card = Card(idm=idm, card_number=card_number, issuer=issuer_id, status=CardStatus.ISSUED)
-        self.store.add_card(card, birth_date)
+        self.store.add_card(card, birth_date, changed_on=self.today(issuer_id))
         return card
 
     def today(self, issuer_id: str) -> date:
@@ -460,6 +462,11 @@ class Ledger:
         """(IDm, seq, head) of every card of the issuer (a scan: the audit's anchor and its cards)."""
         return self.store.chain_heads(issuer_id)
 
+    def cards_changed(self, issuer_id: str, day: date, shard_no: int) -> Iterator[str]:
+        """IDms of the issuer's cards of shard `shard_no` last written on `day` (the
+        by-change index, eventually consistent): the daily audit's cards, without a scan."""
+        return self.store.cards_changed(issuer_id, day, shard_no)
+
     def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
         """IDms the by-expiry index lists under `day` (eventually consistent: re-read each)."""
         return self.store.cards_expiring(issuer_id, day)
@@ -523,7 +530,44 @@ class Ledger:
             return ChainReport(idm, False, count, card.seq, "the card's chain head does not match its entries")
         if through is not None and through[0] > count:
             return ChainReport(idm, False, count, through[0], "the chain is shorter than when it was anchored")
-        return ChainReport(idm, True, count)
+        return ChainReport(idm, True, count, seq=count, head=prev)
+
+    def verify_since(
+        self, idm: str, anchored: tuple[int, str], *, card: StoredCard | None = None
+    ) -> ChainReport:
+        """Check only what was written since an anchor: the entry at the anchored seq must
+        still hash to the anchored head, and every later entry must link onto it, through
+        the card's head. Older history is not read (the full `verify` re-hashes it): one
+        Query of the new entries, and one GetItem unless the caller read the card already
+        (`card`, from `card_records`: one BatchGetItem for many). The card may have moved
+        on between its read and the Query: the walk must then pass through the card's
+        head, and the report's head is where the walk ended."""
+        stored_card = card if card is not None else self.store.get_card(idm)
+        if stored_card is None:
+            raise CardNotFound()
+        seq, head = anchored
+        if seq == 0 and head != GENESIS:
+            return ChainReport(idm, False, 0, 0, "the anchored head of an empty chain is not the genesis")
+        card_seq = stored_card.card.seq
+        prev, count, last = head, 0, seq
+        at_card = head if card_seq == seq else None  # the hash of entry card_seq, as walked
+        for stored in self.store.entries(idm, newest_first=False, from_seq=max(seq, 1)):
+            count += 1
+            if seq > 0 and count == 1:  # the anchored entry itself: its hash, not its content
+                if stored.hash != head or _seq_of(stored) != seq:
+                    return ChainReport(idm, False, count, seq, "the chain no longer passes through its anchored head")
+                continue
+            problem = _link_problem(stored, idm, last + 1, prev)
+            if problem:
+                return ChainReport(idm, False, count, last + 1, problem)
+            prev, last = stored.hash, last + 1
+            if last == card_seq:
+                at_card = prev
+        if seq > 0 and count == 0:
+            return ChainReport(idm, False, 0, seq, "the chain is shorter than when it was anchored")
+        if at_card is None or at_card != stored_card.card.head:
+            return ChainReport(idm, False, count, card_seq, "the card's chain head does not match its entries")
+        return ChainReport(idm, True, count, seq=last, head=prev)
 
     # -- the one write path ---------------------------------------------------------
 
@@ -647,13 +691,22 @@ def _commit(
     request = StoredRequest(entry_id, first.idm, first.seq, kind, request_print, actor.as_dict(), decision.result)
     # The report figures (the hook's writes) move with the entries, in the same transaction.
     figures = tuple(extra_writes(issuer.issuer_id, first.idm, entries)) if extra_writes else ()
-    return Commit(cards, request, (*decision.claims, *claims), (*writes, *decision.writes, *figures))
+    return Commit(cards, request, (*decision.claims, *claims), (*writes, *decision.writes, *figures),
+                  changed_on=issuer.local_date(now))
 
 
 def _replay(original: StoredRequest, request_print: str) -> dict:
     if original.fingerprint != request_print:
         raise IdempotencyConflict()
     return dict(original.result)
+
+
+def _seq_of(stored: StoredEntry) -> int | None:
+    try:
+        body = json.loads(stored.body)
+    except ValueError:
+        return None
+    return body.get("seq") if isinstance(body, dict) else None
 
 
 def _link_problem(stored: StoredEntry, idm: str, expected_seq: int, prev: str) -> str | None:

@@ -14,6 +14,12 @@ and no `expiry_key` once none does. The expiry job queries the 16 shards of a da
 its reads follow the lots due, not the number of cards. The key is part of every card
 write, so keeping the index costs no extra request.
 
+Index `by-change` (sparse, keys and `type` only): every card write carries `change_key` =
+CHG#<issuer>#<day>#<shard>, the issuer's local day of the write. The key moves only on a
+card's first write of a day, so most writes cost the index nothing; the daily audit
+queries the days since its last anchor, shard by shard, and so reads the cards that
+changed, never the whole table.
+
 A change is one TransactWriteItems: the card put under its version, the entry and the
 request record put under attribute_not_exists. A read before it is one BatchGetItem.
 """
@@ -62,6 +68,17 @@ class CardsByDormancy(GlobalSecondaryIndex):
     pk = UnicodeAttribute(range_key=True)
 
 
+class CardsByChange(GlobalSecondaryIndex):
+    """Sparse, like by-expiry: `change_key` = CHG#<issuer>#<day of the last write>#<shard>."""
+
+    class Meta:
+        index_name = "by-change"
+        projection = IncludeProjection(["type"])
+
+    change_key = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class CardItem(TableItem, discriminator="card"):
     issuer = UnicodeAttribute()
     card_number = UnicodeAttribute()
@@ -76,6 +93,8 @@ class CardItem(TableItem, discriminator="card"):
     by_expiry = CardsByExpiry()
     dormancy_key = UnicodeAttribute(null=True)  # absent when closed or never active: sparse
     by_dormancy = CardsByDormancy()
+    change_key = UnicodeAttribute(null=True)  # the day of the card's last write (absent before issue 14)
+    by_change = CardsByChange()
 
 
 class EntryItem(TableItem, discriminator="entry"):
@@ -145,7 +164,9 @@ def _expiry_key(card: Card) -> str | None:
     return None if due is None else keys.expiry(card.issuer, due, card.idm)
 
 
-def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardItem:
+def _card_item(
+    card: Card, version: int | None, birth_date: str | None, changed_on: date | None = None
+) -> CardItem:
     pk, sk = keys.card(card.idm)
     item = CardItem(
         pk, sk,
@@ -162,6 +183,7 @@ def _card_item(card: Card, version: int | None, birth_date: str | None) -> CardI
             None if card.status.closed or card.last_activity is None
             else keys.dormancy(card.issuer, card.last_activity, card.idm)
         ),
+        change_key=None if changed_on is None else keys.changed(card.issuer, changed_on, card.idm),
     )
     if version is not None:
         item.version = version
@@ -217,6 +239,7 @@ class Commit:
     request: StoredRequest
     claims: Sequence[Claim] = ()
     writes: Sequence[Write] = ()
+    changed_on: date | None = None  # the issuer's local day of the change (the by-change key)
 
 
 @dataclass
@@ -295,13 +318,16 @@ class CardStore:
             return None
 
     def entries(
-        self, idm: str, *, newest_first: bool = True, limit: int | None = None, before_seq: int | None = None
+        self, idm: str, *, newest_first: bool = True, limit: int | None = None, before_seq: int | None = None,
+        from_seq: int | None = None,
     ) -> Iterator[StoredEntry]:
         pk, _ = keys.card(idm)
-        if before_seq is None:
+        if before_seq is None and from_seq is None:
             condition = TableItem.sk.startswith(keys.ENTRY)
         else:
-            condition = TableItem.sk.between(keys.entry(idm, 0)[1], keys.entry(idm, before_seq - 1)[1])
+            low = keys.entry(idm, from_seq or 0)[1]
+            high = keys.entry(idm, before_seq - 1 if before_seq is not None else 9_999_999_999)[1]
+            condition = TableItem.sk.between(low, high)
         for item in EntryItem.query(
             pk, condition, scan_index_forward=not newest_first, limit=limit, consistent_read=True
         ):
@@ -336,6 +362,12 @@ class CardStore:
             for item in CardItem.by_dormancy.query(key):
                 yield keys.card_idm(item.pk)
 
+    def cards_changed(self, issuer_id: str, day: date, shard_no: int) -> Iterator[str]:
+        """IDms of the issuer's cards in shard `shard_no` whose last write was on `day`
+        (the by-change index: one paginated query, eventually consistent), by IDm."""
+        for item in CardItem.by_change.query(keys.changed_shard(issuer_id, day, shard_no)):
+            yield keys.card_idm(item.pk)
+
     def issuer_ids(self) -> list[str]:
         """Every issuer, from the small ISSUERS partition (one query)."""
         return [
@@ -361,12 +393,12 @@ class CardStore:
             tx.save(IssuerItem(*keys.issuer(issuer.issuer_id), settings=canonical_json(data)))
             tx.save(IssuerListingItem(*keys.issuer_listing(issuer.issuer_id)))
 
-    def add_card(self, card: Card, birth_date: str | None = None) -> None:
+    def add_card(self, card: Card, birth_date: str | None = None, *, changed_on: date | None = None) -> None:
         """A new card and its card number, both unique, in one transaction."""
         number_pk, number_sk = keys.card_number(card.card_number)
         try:
             with TransactWrite(connection=self.connection) as tx:
-                tx.save(_card_item(card, None, birth_date))
+                tx.save(_card_item(card, None, birth_date, changed_on))
                 tx.save(
                     CardNumberItem(number_pk, number_sk, idm=card.idm),
                     condition=TableItem.pk.does_not_exist(),
@@ -391,7 +423,7 @@ class CardStore:
         )
         tx = Transaction(self.connection)
         for write in commit.cards:
-            tx.put(_card_item(write.after, write.before.version, write.before.birth_date), "card")
+            tx.put(_card_item(write.after, write.before.version, write.before.birth_date, commit.changed_on), "card")
             e = write.entry
             tx.put(
                 EntryItem(*keys.entry(write.after.idm, write.after.seq), body=e.body, prev=e.prev, hash=e.hash),

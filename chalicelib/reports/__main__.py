@@ -3,7 +3,13 @@
 
     python -m chalicelib.reports month  --issuer niimi --month 2025-06
     python -m chalicelib.reports anchor --issuer niimi [--date 2025-07-01]
-    python -m chalicelib.reports audit  --issuer niimi [--against 2025-07-01 | --no-anchor]
+    python -m chalicelib.reports audit  --issuer niimi [--against 2025-07-01 | --no-anchor] [--shard N]
+    python -m chalicelib.reports daily  --issuer niimi [--date 2025-07-01] [--workers 8]
+
+`audit` is the full re-verification (every entry of every card, from its first): one
+shard with `--shard N` (0..SHARDS-1), so operators can fan it out over shells or
+functions. `daily` runs the daily job's pieces (only the cards changed since the last
+anchor) and seals the day's anchor, as the schedule does.
 
 `audit` exits 1 when a chain fails, and prints each failing card (in full, for the
 operator to act on: this output is not a log). The log lines go to stderr, through the
@@ -34,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--against", type=date.fromisoformat, help="the anchor's day (default: the newest)")
     check.add_argument("--no-anchor", action="store_true", help="verify the chains only")
     check.add_argument("--progress-every", type=int, default=1000)
+    check.add_argument("--shard", type=int, help="one shard only (the full audit split by shard)")
+    daily = sub.add_parser("daily", help="the daily job: the changed cards, then the day's anchor")
+    daily.add_argument("--issuer", required=True)
+    daily.add_argument("--date", type=date.fromisoformat)
+    daily.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     # Its log lines (Powertools, on stderr) carry a correlation id, as a function's do.
     with observability.command(f"chalicelib.reports {args.command}"):
@@ -42,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .. import services
-    from .audit import audit, take_anchor
+    from .audit import audit, run_audit, take_anchor
 
     ledger, store = services.ledger(), services.report_store()
     today = ledger.today(args.issuer)
@@ -54,6 +65,14 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({"day": taken.day.isoformat(), "cards": taken.count, "digest": taken.digest,
                           "file": taken.object_key}, indent=2))
         return 0
+    if args.command == "daily":
+        daily = run_audit(ledger, store, args.issuer, args.date or today, now=ledger.clock(), workers=args.workers)
+        print(json.dumps({
+            "ok": daily.ok, "cards": daily.cards, "entries": daily.entries, "shards_adopted": daily.shards_adopted,
+            "anchor": daily.anchor and daily.anchor.isoformat(), "anchor_problem": daily.anchor_problem,
+            "failures": [{"idm": f.idm, "seq": f.bad_seq, "problem": f.problem} for f in daily.failures],
+        }, ensure_ascii=False, indent=2))
+        return 0 if daily.ok else 1
     against = None
     if not args.no_anchor:
         against = store.get_anchor(args.issuer, args.against) if args.against else store.latest_anchor(
@@ -62,9 +81,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.against and against is None:
             print(f"no anchor on {args.against}", file=sys.stderr)
             return 2
-    report = audit(ledger, store, args.issuer, against=against, progress_every=args.progress_every)
+    report = audit(ledger, store, args.issuer, against=against, shard=args.shard, progress_every=args.progress_every)
     print(json.dumps({
-        "ok": report.ok, "cards": report.cards, "entries": report.entries, "seconds": round(report.seconds, 3),
+        "ok": report.ok, "shard": args.shard, "cards": report.cards, "entries": report.entries,
+        "seconds": round(report.seconds, 3),
         "anchor": report.anchor and report.anchor.isoformat(), "anchor_problem": report.anchor_problem,
         "failures": [{"idm": f.idm, "seq": f.bad_seq, "problem": f.problem} for f in report.failures],
     }, ensure_ascii=False, indent=2))

@@ -234,3 +234,10 @@ def anchor_digest(issuer_id: str, day: date, heads: Sequence[ChainHead]) -> str:
     lines = [f"{issuer_id}\n{day.isoformat()}\n{len(heads)}\n"]
     lines += [f"{h.idm} {h.seq} {h.head}\n" for h in sorted(heads, key=lambda h: h.idm)]
     return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def shard_digest(issuer_id: str, day: date, shard_no: int, heads: Sequence[ChainHead]) -> str:
+    """One shard's part of a day's anchor: the same lines, headed by the shard number."""
+    lines = [f"{issuer_id}\n{day.isoformat()}\nshard {shard_no}\n{len(heads)}\n"]
+    lines += [f"{h.idm} {h.seq} {h.head}\n" for h in sorted(heads, key=lambda h: h.idm)]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -6,6 +6,7 @@
     AGG#<issuer>#<YYYY-MM>#<shard>       CAMPAIGN#<name>    a month's campaign grants, per campaign
     AGG#<issuer>#OUTSTANDING#<shard>     EXPIRES#<YYYY-MM>  points still on cards, by expiry month
     ANCHOR#<issuer>                      <YYYY-MM-DD>       a day's anchor of every chain head
+    AUDIT#<issuer>#<YYYY-MM-DD>#<shard>  <chunk>            a paused audit piece's verified heads
 
 The shard is the change's own, 0..AGGREGATE_SHARDS-1, taken from its entry id
 (`aggregate_shard`): a hash of the caller's request id, so even over changes whatever mix
@@ -21,6 +22,7 @@ In the reports bucket:
     reports/<issuer>/<YYYY-MM>/<name>.csv        one report of a month (service.REPORTS)
     reports/<issuer>/<YYYY-MM>/manifest.json     written last: the month's reports are done
     anchors/<issuer>/<YYYY-MM-DD>/<digest>.json  a day's anchor file
+    anchor-shards/<issuer>/<YYYY-MM-DD>/<shard>/<digest>.json  one shard's part of it
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ MERCHANT = "MERCHANT#"
 CAMPAIGN = "CAMPAIGN#"
 EXPIRES = "EXPIRES#"
 ANCHOR = "ANCHOR#"
+AUDIT_CHUNK = "AUDIT#"
 REPORT_SUFFIX = ".csv"
 
 
@@ -89,6 +92,15 @@ def anchor_partition(issuer_id: str) -> str:
     return ANCHOR + issuer_id
 
 
+def audit_chunk(issuer_id: str, day: date, shard_no: int, chunk: int) -> tuple[str, str]:
+    """A paused audit piece's checkpoint: the heads it verified before its cursor."""
+    return f"{AUDIT_CHUNK}{issuer_id}#{day.isoformat()}#{shard_no:02d}", f"{chunk:06d}"
+
+
+def audit_chunk_partition(issuer_id: str, day: date, shard_no: int) -> str:
+    return audit_chunk(issuer_id, day, shard_no, 0)[0]
+
+
 # --- S3 ----------------------------------------------------------------------------
 
 
@@ -129,3 +141,13 @@ def anchor_day_prefix(issuer_id: str, day: date) -> str:
 def anchor_object(issuer_id: str, day: date, digest: str) -> str:
     """Named by its digest, so an anchor file is never overwritten by another one."""
     return f"{anchor_day_prefix(issuer_id, day)}{digest}.json"
+
+
+def shard_anchor_prefix(issuer_id: str, day: date, shard_no: int) -> str:
+    """Every file of one shard's anchor of a day (beside `anchors/`, so a day's prefix
+    there still holds its one day file)."""
+    return f"anchor-shards/{issuer_id}/{day.isoformat()}/{shard_no:02d}/"
+
+
+def shard_anchor_object(issuer_id: str, day: date, shard_no: int, digest: str) -> str:
+    return f"{shard_anchor_prefix(issuer_id, day, shard_no)}{digest}.json"

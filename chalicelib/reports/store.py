@@ -18,25 +18,34 @@ retention of a version written there. What the audit trusts is therefore the buc
 the item: the day's anchor is the first version written under the day's prefix
 (`anchor_file`). A later version of the same key, another file of the day, or an item
 pointing elsewhere cannot take its place.
+
+The daily audit takes the day's anchor shard by shard: each shard's heads go first to
+their own locked file, `anchor-shards/<issuer>/<day>/<shard>/<digest>.json` (its cards'
+IDm, seq and head, and the cards that failed), which the next day's piece of that shard
+reads instead of scanning the table; the day file is then sealed from them. A piece
+paused by its budget leaves the heads it verified in `AUDIT#<issuer>#<day>#<shard>`
+chunk items, read back when it finishes.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
+from ..ledger.keys import SHARDS
 from ..table import Table, TableItem, Write
 from . import keys
 from .domain import COUNTERS, Bucket, ChainHead, Kind, Tallies, tallies
 from .errors import ReportsError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from botocore.exceptions import ClientError
 
@@ -69,6 +78,25 @@ class AnchorItem(TableItem, discriminator="anchor"):
     count = NumberAttribute()
     object_key = UnicodeAttribute()
     taken_at = UnicodeAttribute()
+
+
+CHUNK_HEADS = 2000  # ~100 bytes each
+
+
+class AuditChunkItem(TableItem, discriminator="audit_chunk"):
+    heads = UnicodeAttribute()  # JSON: [[idm, seq, head], ...] verified before the cursor
+    failures = UnicodeAttribute()  # JSON: [[idm, seq, problem], ...]
+
+
+@dataclass(frozen=True)
+class ShardAnchor:
+    """One shard's part of a day's anchor, as first written to the anchors bucket."""
+
+    key: str
+    digest: str
+    heads: list[ChainHead]
+    failures: list[tuple[str, int | None, str]]
+    shards: int  # how many shards the day was split into (the card → shard mapping)
 
 
 def _bucket_key(issuer_id: str, bucket: Bucket, shard_no: int) -> tuple[str, str]:
@@ -256,10 +284,141 @@ class ReportStore:
         """The day's anchor file as first written (its key and content), or None when the
         anchors bucket has none: the oldest version of any object under the day's prefix,
         which Object Lock keeps whatever is written there after it."""
+        return self._first_version(keys.anchor_day_prefix(issuer_id, day))
+
+    def put_shard_anchor(self, issuer_id: str, day: date, shard_no: int, digest: str, heads: list[ChainHead],
+                         failures: Sequence[tuple[str, int | None, str]], card_shards: int = SHARDS) -> str:
+        """One shard's heads of the day, to the anchors bucket (locked by its default
+        retention). JSON with one card a line after a one-line header, so the seal can
+        read it as a stream (`shard_anchor_rows`)."""
+        key = keys.shard_anchor_object(issuer_id, day, shard_no, digest)
+        header = {
+            "issuer": issuer_id,
+            "date": day.isoformat(),
+            "shard": shard_no,
+            "shards": card_shards,
+            "count": len(heads),
+            "digest": digest,
+            "algorithm": "sha256 over '<issuer>\\n<date>\\nshard <n>\\n<count>\\n' + '<idm> <seq> <head>\\n' "
+                         "per card, by idm",
+            "failures": [list(f) for f in failures],
+        }
+        rows = ",\n".join(json.dumps([h.idm, h.seq, h.head]) for h in sorted(heads, key=lambda h: h.idm))
+        body = json.dumps(header, ensure_ascii=False)[:-1] + ',\n"cards": [\n' + rows + "\n]}\n"
+        self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json", Body=body.encode())
+        return key
+
+    def shard_anchor(self, issuer_id: str, day: date, shard_no: int) -> ShardAnchor | None:
+        """The shard's file of the day as first written, or None when there is none yet."""
+        found = self._first_version(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if found is None:
+            return None
+        key, data = found
+        return ShardAnchor(key, data["digest"], heads_of(data),
+                           [(idm, seq, problem) for idm, seq, problem in data.get("failures", [])],
+                           int(data.get("shards", SHARDS)))
+
+    def shard_anchor_header(self, issuer_id: str, day: date, shard_no: int) -> dict | None:
+        """The shard file's first line (count, shards, failures, …) without its cards."""
+        first = self._first_version_key(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if first is None:
+            return None
+        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=first[0], VersionId=first[1])["Body"]
+        try:
+            return json.loads(next(body.iter_lines()).decode().rstrip(",") + "}")
+        finally:
+            body.close()
+
+    def shard_anchor_rows(self, issuer_id: str, day: date, shard_no: int) -> tuple[int, Iterator[tuple]] | None:
+        """The shard file's count and its (IDm, seq, head) rows, by IDm, read as a stream
+        (the file as first written; None when there is none)."""
+        first = self._first_version_key(keys.shard_anchor_prefix(issuer_id, day, shard_no))
+        if first is None:
+            return None
+        key, version_id = first
+        lines = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].iter_lines()
+        header = json.loads(next(lines).decode().rstrip(",") + "}")
+        next(lines)  # "cards": [
+
+        def rows() -> Iterator[tuple]:
+            for line in lines:
+                text = line.decode().rstrip(",")
+                if not text:  # an empty shard's list
+                    continue
+                if text.startswith("]"):
+                    return
+                idm, seq, head = json.loads(text)
+                yield idm, seq, head
+
+        return int(header["count"]), rows()
+
+    def put_anchor_file_rows(self, key: str, issuer_id: str, day: date, digest: str, count: int,
+                             rows: Iterable[tuple]) -> None:
+        """The day file as `put_anchor_file` writes it, from rows already sorted by IDm,
+        spooled through a temporary file (memory up to SPOOL_BYTES, then /tmp) and sent in
+        one PUT, so the bucket's default retention locks it as before and no list of
+        every head is held."""
+        header = {
+            "issuer": issuer_id,
+            "date": day.isoformat(),
+            "count": count,
+            "digest": digest,
+            "algorithm": "sha256 over '<issuer>\\n<date>\\n<count>\\n' + '<idm> <seq> <head>\\n' per card, by idm",
+        }
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            for text in _day_file_text(header, rows):
+                spool.write(text.encode())
+            spool.seek(0)
+            self.s3.put_object(Bucket=self.anchors_bucket, Key=key, ContentType="application/json", Body=spool)
+
+    def put_audit_chunk(self, issuer_id: str, day: date, shard_no: int, chunk: int, heads: list[ChainHead],
+                        failures: Sequence[tuple[str, int | None, str]]) -> int:
+        """A paused piece's checkpoint, from item `chunk` on, at most CHUNK_HEADS heads an
+        item (well under DynamoDB's 400 KB); returns the next free chunk number."""
+        expires = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=30)
+        parts = [heads[n:n + CHUNK_HEADS] for n in range(0, len(heads), CHUNK_HEADS)] or [[]]
+        for n, part in enumerate(parts):
+            AuditChunkItem(
+                *keys.audit_chunk(issuer_id, day, shard_no, chunk + n),
+                heads=json.dumps([[h.idm, h.seq, h.head] for h in part]),
+                failures=json.dumps([list(f) for f in failures] if n == 0 else []),
+                expires_at=expires,
+            ).save()
+        return chunk + len(parts)
+
+    def audit_chunks(self, issuer_id: str, day: date, shard_no: int) -> tuple[list[ChainHead], list]:
+        """Every checkpoint a paused piece of the shard left: one query."""
+        heads: list[ChainHead] = []
+        failures: list = []
+        for item in AuditChunkItem.query(keys.audit_chunk_partition(issuer_id, day, shard_no), consistent_read=True):
+            heads += [ChainHead(idm, seq, head) for idm, seq, head in json.loads(item.heads)]
+            failures += [tuple(f) for f in json.loads(item.failures)]
+        return heads, failures
+
+    def anchor_file_problem(self, anchor: Anchor) -> str | None:
+        """Whether the anchor item matches the day's file as first written, from a LIST
+        alone (the file is named by its digest): what the daily audit checks of the anchor
+        it builds on, without reading every card's head."""
+        first = self._first_version_key(keys.anchor_day_prefix(anchor.issuer_id, anchor.day))
+        if first is None:
+            return "the anchors bucket has no file for the anchor's day"
+        if first[0] != anchor.object_key or not first[0].endswith(f"/{anchor.digest}.json"):
+            return "the anchor file does not match the anchor's digest"
+        return None
+
+    def _first_version(self, prefix: str) -> tuple[str, dict] | None:
+        first = self._first_version_key(prefix)
+        if first is None:
+            return None
+        key, version_id = first
+        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
+        return key, json.loads(body)
+
+    def _first_version_key(self, prefix: str) -> tuple[str, str] | None:
         first: tuple[datetime, int, str, str] | None = None
         paginator = self.s3.get_paginator("list_object_versions")
         n = 0
-        for page in paginator.paginate(Bucket=self.anchors_bucket, Prefix=keys.anchor_day_prefix(issuer_id, day)):
+        for page in paginator.paginate(Bucket=self.anchors_bucket, Prefix=prefix):
             for version in page.get("Versions", []):
                 n += 1
                 # S3 lists a key's versions newest first: on a tie in time, the later is older.
@@ -268,9 +427,7 @@ class ReportStore:
                     first = candidate
         if first is None:
             return None
-        _, _, key, version_id = first
-        body = self.s3.get_object(Bucket=self.anchors_bucket, Key=key, VersionId=version_id)["Body"].read()
-        return key, json.loads(body)
+        return first[2], first[3]
 
     def first_anchor_day_after(self, issuer_id: str, after: date | None) -> date | None:
         """The earliest day after `after` (or the first day at all) that has an anchor file
@@ -291,6 +448,18 @@ class ReportStore:
         if found is None:
             return None
         return heads_of(found[1])
+
+
+SPOOL_BYTES = 64 * 1024 * 1024  # a day file beyond this goes through /tmp
+
+
+def _day_file_text(header: dict, rows: Iterable[tuple]) -> Iterator[str]:
+    yield json.dumps(header, ensure_ascii=False)[:-1] + ',\n"cards": [\n'
+    separator = ""
+    for row in rows:
+        yield separator + json.dumps(list(row), ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]}\n"
 
 
 def heads_of(data: dict) -> list[ChainHead]:

@@ -215,6 +215,25 @@ class CardStoreCases:
         assert list(store.cards_last_active("niimi", date(2022, 10, 25))) == [idm(5)]
         assert list(store.cards_last_active("okayama", day)) == []
 
+    def test_cards_changed_lists_cards_by_the_day_and_shard_of_their_last_write(self, store):
+        day, next_day = date(2022, 10, 24), date(2022, 10, 25)
+        for n in range(1, 6):
+            store.add_card(card(n, "okayama" if n == 5 else "niimi"), changed_on=day)
+        store.add_card(card(6))  # written without a day (before the index): not listed
+        for n in (2, 3):
+            store.commit(Commit([change(store, n, f"e{n}")], request(f"e{n}", n), changed_on=next_day))
+
+        def listed(issuer: str, on: date) -> list[str]:
+            return [i for s in range(keys.SHARDS) for i in store.cards_changed(issuer, on, s)]
+
+        assert listed("niimi", day) == sorted((idm(1), idm(4)), key=lambda i: (keys.shard(i), i))
+        assert listed("niimi", next_day) == sorted((idm(2), idm(3)), key=lambda i: (keys.shard(i), i))
+        assert listed("okayama", day) == [idm(5)]
+        assert all(keys.shard(i) == 3 for i in store.cards_changed("niimi", day, 3))
+        newer = store.entries(idm(2), newest_first=False, from_seq=1)
+        assert [e.hash for e in newer] == [store.get_card(idm(2)).card.head]
+        assert list(store.entries(idm(2), newest_first=False, from_seq=2)) == []
+
     # -- issuers -----------------------------------------------------------------------
 
     def test_issuers_are_listed_and_read_back_with_their_settings(self, store):

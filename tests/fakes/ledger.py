@@ -58,6 +58,7 @@ class _Row:
     card: Card
     version: int
     birth_date: str | None
+    changed_on: date | None = None  # the by-change index's day
 
 
 class FakeCardStore:
@@ -104,10 +105,12 @@ class FakeCardStore:
         return self.numbers.get(card_number)
 
     def entries(
-        self, idm: str, *, newest_first: bool = True, limit: int | None = None, before_seq: int | None = None
+        self, idm: str, *, newest_first: bool = True, limit: int | None = None, before_seq: int | None = None,
+        from_seq: int | None = None,
     ) -> Iterator[StoredEntry]:
         chain = self.entries_of.get(idm, {})
-        seqs = sorted(s for s in chain if before_seq is None or 0 <= s <= before_seq - 1)
+        seqs = sorted(s for s in chain if (before_seq is None or 0 <= s <= before_seq - 1)
+                      and (from_seq is None or s >= from_seq))
         if newest_first:
             seqs.reverse()
         if limit is not None:
@@ -144,6 +147,13 @@ class FakeCardStore:
 
         return self._indexed(set(keys.dormancy_shards(issuer_id, day)), key_of)
 
+    def cards_changed(self, issuer_id: str, day: date, shard_no: int) -> Iterator[str]:
+        wanted = keys.changed_shard(issuer_id, day, shard_no)
+        found = [keys.CARD + idm for idm, row in self.cards.items()
+                 if row.changed_on is not None and keys.changed(row.card.issuer, row.changed_on, idm) == wanted]
+        for pk in sorted(found):
+            yield keys.card_idm(pk)
+
     def issuer_ids(self) -> list[str]:
         return sorted(self.issuers, key=lambda i: keys.issuer_listing(i)[1])
 
@@ -162,10 +172,10 @@ class FakeCardStore:
         data["closures"] = [d.isoformat() for d in issuer.closures]
         self.issuers[issuer.issuer_id] = canonical_json(data)
 
-    def add_card(self, card: Card, birth_date: str | None = None) -> None:
+    def add_card(self, card: Card, birth_date: str | None = None, *, changed_on: date | None = None) -> None:
         if card.idm in self.cards or card.card_number in self.numbers:
             raise CardAlreadyExists()
-        self.cards[card.idm] = _Row(card, 1, birth_date)
+        self.cards[card.idm] = _Row(card, 1, birth_date, changed_on)
         self.numbers[card.card_number] = card.idm
 
     def commit(self, commit: Commit) -> None:
@@ -188,7 +198,8 @@ class FakeCardStore:
             ):
                 raise VersionConflict()
         for write in commit.cards:
-            self.cards[write.after.idm] = _Row(write.after, write.before.version + 1, write.before.birth_date)
+            self.cards[write.after.idm] = _Row(write.after, write.before.version + 1, write.before.birth_date,
+                                               commit.changed_on)
             self.entries_of.setdefault(write.after.idm, {})[write.after.seq] = write.entry
         self.requests[req.entry_id] = _request(req)
         for claim in commit.claims:

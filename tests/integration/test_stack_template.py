@@ -62,7 +62,7 @@ def test_the_table_keeps_recovery_ttl_and_the_jobs_indexes(resources):
     assert table["DeletionPolicy"] == "Retain"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert {g["IndexName"] for g in props["GlobalSecondaryIndexes"]} == {"by-expiry", "by-dormancy"}
+    assert {g["IndexName"] for g in props["GlobalSecondaryIndexes"]} == {"by-expiry", "by-dormancy", "by-change"}
 
 
 def _alarm_metrics(alarm: dict) -> list[tuple[str, str, dict]]:
@@ -301,8 +301,9 @@ def test_who_may_touch_the_secret_the_anchors_and_the_report_files(resources):
         # Only the audit scans the table.
         assert ("dynamodb:Scan" in _actions(statements)) == (name == "audit-chains"), name
     audit = roles["audit-chains"]
-    assert _resources_of(audit, "s3:PutObject") == {f"{anchors}/anchors/*"}
-    assert _resources_of(audit, "s3:GetObjectVersion") == {f"{anchors}/anchors/*"}
+    # The day files and (issue 14) the per-shard files the daily audit builds them from.
+    assert _resources_of(audit, "s3:PutObject") == {f"{anchors}/anchors/*", f"{anchors}/anchor-shards/*"}
+    assert _resources_of(audit, "s3:GetObjectVersion") == {f"{anchors}/anchors/*", f"{anchors}/anchor-shards/*"}
     assert not any(reports in r for r in _resources_of(audit, "s3:GetObject"))
     assert _resources_of(roles["write-reports"], "s3:PutObject") == {f"{reports}/reports/*"}
     imports = f"arn:aws:s3:::chiiki-points-{STAGE}-imports-{account}"
