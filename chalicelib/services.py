@@ -178,12 +178,16 @@ def job_runner() -> Runner:
     from .jobs.dormancy import DormancyJob
     from .jobs.expiry import JOB as EXPIRY
     from .jobs.expiry import ExpiryJob
+    from .jobs.rebate import JOB as REBATE
+    from .jobs.rebate import RebateJob
     from .jobs.runner import Runner, SqsQueue
 
     s = settings()
     jobs = {
         EXPIRY: lambda: ExpiryJob(ledger(), job_state()),
         DORMANCY: lambda: DormancyJob(ledger(), members(), job_state()),  # no session key: no secret read
+        REBATE: lambda: RebateJob(ledger(), terminals().rebates, job_state(), reconciliation(),
+                                  settings().reconciliation),
     }
     queue = SqsQueue(sqs(), s.jobs_queue_url, s.jobs_queue, create=s.jobs_here)
     return Runner(jobs, queue, job_state(), pieces=lambda issuer: ledger().issuer(issuer).job_pieces)

@@ -71,7 +71,7 @@ FUNCTIONS: dict[str, Grants] = {
     # Coordinators of fanned-out jobs (chalicelib/jobs/runner.py): read the progress, queue
     # the first work day's pieces; the run-job-piece function does the work.
     "expire-points": Grants(table=READ + WRITE, send_to=("jobs",)),
-    "grant-rebates": Grants(table=READ + WRITE),
+    "grant-rebates": Grants(table=READ + WRITE, send_to=("jobs",)),
     "grant-campaigns": Grants(table=READ + WRITE),
     "sweep-dormant": Grants(table=READ + WRITE, send_to=("jobs",)),
     # One piece of a job: the jobs' own work (the ledger, MyPage's links removed by the

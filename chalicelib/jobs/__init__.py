@@ -1,7 +1,7 @@
 """Scheduled jobs. The functions here are what app.py's schedules call: each gets its
 services from `chalicelib.services` (built on first use) and runs its job for every
 issuer on the issuer's today, so importing this package costs a cold start nothing.
-The fanned-out jobs (expiry, dormancy) only coordinate there: their pieces go through
+The fanned-out jobs (expiry, dormancy, rebate) only coordinate there: their pieces go through
 the jobs queue to the run-job-piece function (chalicelib/jobs/runner.py).
 
 One issuer failing does not stop the others; the first failure is raised at the end, so
@@ -21,14 +21,7 @@ def daily_expiry() -> list[Any]:
 
 
 def daily_rebates() -> list[Any]:
-    from .. import services
-    from .rebate import run_rebates
-
-    ledger, rebates, state = services.ledger(), services.terminals().rebates, services.job_state()
-    reconciliation, default = services.reconciliation(), services.settings().reconciliation
-    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, rebates, issuer, on=on, state=state,
-                                                            reconciliation=reconciliation,
-                                                            reconciliation_default=default))
+    return _fan_out("rebate")
 
 
 def daily_campaigns() -> list[Any]:

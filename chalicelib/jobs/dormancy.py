@@ -91,7 +91,8 @@ class DormancyJob:
     def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[str]:
         return self.ledger.cards_last_active(issuer_id, day, shard, after)
 
-    def run(self, issuer_id: str, on: date, day: date, idm: str, report: DormancyReport) -> None:
+    def run(self, issuer_id: str, on: date, day: date, idm: str, report: DormancyReport,
+            context: object = None) -> None:
         report.cards += 1
         months = self.ledger.issuer(issuer_id).dormancy_months
         _retire(self.ledger, self.members, issuer_id, idm, months, on, report)

@@ -72,7 +72,7 @@ class ExpiryJob:
     def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[str]:
         return self.ledger.cards_expiring(issuer_id, day, shard, after)
 
-    def run(self, issuer_id: str, on: date, day: date, idm: str, report: ExpiryReport) -> None:
+    def run(self, issuer_id: str, on: date, day: date, idm: str, report: ExpiryReport, context: object = None) -> None:
         result = self.ledger.expire_due(idm, on=on, request_id=request_id(issuer_id, on, idm), actor=ACTOR)
         report.cards += 1
         if result.get("expired"):

@@ -35,9 +35,10 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import islice
 from typing import Any, Protocol
 
 from ..job_progress import JobInterrupted, JobState
@@ -59,11 +60,13 @@ class Job(Protocol):
     def days(self, issuer_id: str, on: date, since: date | None) -> list[date]:
         """The work days of run day `on`, in order, consecutive (`since`: force the first)."""
 
-    def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[str]:
-        """The keys of one shard of one work day, ascending, those after `after` only."""
+    def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[Any]:
+        """The keys of one shard of one work day, ascending, those after `after` only
+        (or items whose `cursor(item)` is their key)."""
 
-    def run(self, issuer_id: str, on: date, day: date, key: str, report: Any) -> None:
-        """The exactly-once work of one key; counts go into `report`."""
+    def run(self, issuer_id: str, on: date, day: date, key: Any, report: Any, context: Any = None) -> None:
+        """The exactly-once work of one key; counts go into `report`. (`context`: what
+        the job's `prepare` read for the key's batch, if it has one.)"""
 
     def report(self, issuer_id: str, on: date) -> Any:
         """An empty report: a dataclass whose int fields add up over pieces, and `days`."""
@@ -233,9 +236,10 @@ class Runner:
 
     # -- the coordinator --
 
-    def start(self, name: str, issuer_id: str, on: date, since: date | None = None) -> list[date]:
+    def start(self, name: str, issuer_id: str, on: date, since: date | None = None,
+              job: Job | None = None) -> list[date]:
         """Queue the pieces of the run's first work day not done yet; the run's work days."""
-        job = self.jobs[name]()
+        job = job or self.jobs[name]()
         days = job.days(issuer_id, on, since)
         if not days:
             return days
@@ -254,7 +258,7 @@ class Runner:
             self.state.mark_done(job.name, issuer_id, day)
             if day >= last:
                 return
-            day += timedelta(days=1)
+            day = _next(job, day)
 
     # -- the worker --
 
@@ -267,26 +271,39 @@ class Runner:
         if redelivered:  # a worker may have been killed part way: go on from its checkpoint
             after = max(filter(None, [after, store.checkpoint(piece)]), default=None)
         since_checkpoint = 0
-        for shard in piece.shards(job.shards(piece.issuer)):
-            if after is not None and shard < after[0]:
-                continue
-            start = after[1] if after is not None and shard == after[0] else None
-            for key in job.keys(piece.issuer, piece.day, shard, start):
-                job.run(piece.issuer, piece.on, piece.day, key, report)
+        # A job may read what its keys need in batches (`batch`, `prepare`: the rebate reads
+        # 100 cards' accounts at once); its keys may be items whose `cursor` is the key.
+        batch, prepare = getattr(job, "batch", 1), getattr(job, "prepare", None)
+        cursor_of = getattr(job, "cursor", None) or (lambda item: item)
+
+        def listed() -> Iterator[tuple[int, Any]]:
+            """(shard, key) of the piece's shards in order, from the cursor on."""
+            for shard in piece.shards(job.shards(piece.issuer)):
+                if after is not None and shard < after[0]:
+                    continue
+                start = after[1] if after is not None and shard == after[0] else None
+                for item in job.keys(piece.issuer, piece.day, shard, start):
+                    yield shard, item
+
+        items = listed()
+        while chunk := list(islice(items, batch)):
+            context = prepare(piece.issuer, [item for _, item in chunk]) if prepare is not None else None
+            for shard, item in chunk:
+                job.run(piece.issuer, piece.on, piece.day, item, report, context)
                 if stop is not None:
                     stop.tick()
                 since_checkpoint += 1
                 if budget.spend():
-                    self.queue.send([dataclasses.replace(piece, after=(shard, key)).body()])
+                    self.queue.send([dataclasses.replace(piece, after=(shard, cursor_of(item))).body()])
                     return PieceResult(piece, report, requeued=True)
                 if since_checkpoint >= CHECKPOINT_EVERY:
-                    store.save_checkpoint(piece, (shard, key))
+                    store.save_checkpoint(piece, (shard, cursor_of(item)))
                     since_checkpoint = 0
         day_done = piece.parts == 1 or store.part_done(piece)
         if day_done:
             self.state.mark_done(piece.job, piece.issuer, piece.day)
             if piece.day < piece.last:
-                self._send_day(job, piece.issuer, piece.on, piece.day + timedelta(days=1), piece.last, piece.parts)
+                self._send_day(job, piece.issuer, piece.on, _next(job, piece.day), piece.last, piece.parts)
         return PieceResult(piece, report, day_done=day_done)
 
     def handle(self, records: list[dict], remaining_ms: int | None = None) -> list[str]:
@@ -319,17 +336,17 @@ class Runner:
         hand, the benchmark): the coordinator, then `workers` threads running pieces off
         the queue until none is left. Returns the job's report, summed over the pieces."""
         job = self.jobs[name]()
-        report = job.report(issuer_id, on)
-        if not self.start(name, issuer_id, on, since):
+        days = self.start(name, issuer_id, on, since, job=job)
+        report = job.report(issuer_id, on)  # after `days`: what the job found there (a month waiting)
+        if not days:
             job.finished(report)
             return report
-        self.drain(workers=workers, budget=budget, stop=stop, into=report)
-        report.days.sort()
+        self.drain(workers=workers, budget=budget, stop=stop, into=report, job=job)
         job.finished(report)
         return report
 
     def drain(self, *, workers: int = 1, budget: Callable[[], Budget] = Budget, stop: Stop | None = None,
-              into: Any = None) -> None:
+              into: Any = None, job: Job | None = None) -> None:
         """Run every piece on the queue, and those they send, with `workers` threads."""
         lock = threading.Lock()
         busy = [0]
@@ -356,7 +373,7 @@ class Runner:
                         with lock:
                             _add(into, result.report)
                             if result.day_done:
-                                into.days.append(result.piece.day)
+                                _day_done(job, into, result.piece.day)
                 except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
                     errors.append(exc)
                 finally:
@@ -373,6 +390,21 @@ class Runner:
                 t.join()
         if errors:
             raise errors[0]
+
+
+def _next(job: Job, day: date) -> date:
+    """The work day after `day`: the next day, or as the job says (the rebate: the next month)."""
+    step = getattr(job, "next_day", None)
+    return step(day) if step is not None else day + timedelta(days=1)
+
+
+def _day_done(job: Job | None, report: Any, day: date) -> None:
+    """A work day finished: in the report's `days`, or as the job says (the rebate's months)."""
+    record = getattr(job, "day_done", None)
+    if record is not None:
+        record(report, day)
+    else:
+        report.days.append(day)
 
 
 def _add(total: Any, part: Any) -> None:

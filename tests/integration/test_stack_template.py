@@ -261,7 +261,7 @@ EXPECTED_ACTIONS = {
                                     "s3:ListBucket", "sqs:SendMessage"} | READS,
     "send-mail": BASE | {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
     "expire-points": BASE | LEDGER | {"sqs:SendMessage"},
-    "grant-rebates": BASE | LEDGER,
+    "grant-rebates": BASE | LEDGER | {"sqs:SendMessage"},
     "grant-campaigns": BASE | LEDGER,
     "sweep-dormant": BASE | LEDGER | {"sqs:SendMessage"},
     "run-job-piece": BASE | LEDGER | {"dynamodb:DeleteItem", "sqs:SendMessage", "sqs:ReceiveMessage",
@@ -419,7 +419,7 @@ def test_job_pieces_go_through_a_queue_with_a_dead_letter_queue_and_its_alarms(t
     roles = _role_statements(resources)
     jobs_arn = f"arn:aws:sqs:*:*:chiiki-points-{STAGE}-jobs"
     assert {name for name, st in roles.items() if jobs_arn in _resources_of(st, "sqs:SendMessage")} == {
-        "expire-points", "sweep-dormant", "run-job-piece"}
+        "expire-points", "grant-rebates", "sweep-dormant", "run-job-piece"}
 
 
 def test_refused_emoney_records_raise_an_alarm_whatever_the_reason(template, resources):
