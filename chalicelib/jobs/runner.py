@@ -369,7 +369,10 @@ class Runner:
                     result = self.run_piece(Piece.parse(message.body), budget(), stop,
                                             redelivered=message.receives > 1)
                     self.queue.delete(message)
-                    if into is not None:
+                    # Only this run's job counts in its report: a stale piece of another job or
+                    # issuer (SQS offering a killed run's message again) is run, not counted.
+                    if into is not None and (result.piece.job, result.piece.issuer) == (
+                            getattr(job, "name", None), getattr(into, "issuer", None)):
                         with lock:
                             _add(into, result.report)
                             if result.day_done:
