@@ -15,6 +15,11 @@
    by their key DynamoTypes, whose every comparison computes both values again (most of
    a report's time in moto). We sort by those same values, computed once per item:
    the same order.
+
+And one for S3: moto answers ListObjectVersions by deep-copying every version of every
+key of the bucket before it filters by the prefix, so the audit's read of one day's
+anchor file costs O(anchors bucket). We let the listing see only the keys under its
+prefix, as S3 reads only those.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def serialize_dynamodb() -> None:
     DynamoDBBackend.transact_write_items = _touched_items_backup(DynamoDBBackend.transact_write_items)
     _partition_queries()
     _sorts_by_value()
+    _s3_versions_by_prefix()
     for name, method in list(vars(DynamoDBBackend).items()):
         if name.startswith("_") or not callable(method) or isinstance(method, (staticmethod, classmethod)):
             continue
@@ -137,3 +143,43 @@ def _backup(backend, transact_item: dict[str, Any]):
     except Exception:  # a malformed request: moto's own call reports it
         return None
     return op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None
+
+
+class _Prefixed:
+    """A bucket as one ListObjectVersions call sees it: only the keys under its prefix
+    (their version lists shared, not copied: moto copies what it lists)."""
+
+    def __init__(self, bucket: Any, prefix: str) -> None:
+        self._bucket = bucket
+        self.keys = type(bucket.keys)()
+        for key, versions in bucket.keys.iterlists():
+            if key.startswith(prefix):
+                self.keys.setlist(key, versions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bucket, name)
+
+
+def _s3_versions_by_prefix() -> None:
+    from moto.s3.models import S3Backend
+
+    listing, get_bucket = S3Backend.list_object_versions, S3Backend.get_bucket
+    calls = threading.local()  # the prefix of this thread's listing, while it runs
+
+    @functools.wraps(get_bucket)
+    def bucket_for(backend, bucket_name: str):
+        bucket = get_bucket(backend, bucket_name)
+        prefix = getattr(calls, "prefix", None)
+        return _Prefixed(bucket, prefix) if prefix else bucket
+
+    @functools.wraps(listing)
+    def wrapper(backend, bucket_name: str, *args, **kwargs):
+        prefix = kwargs.get("prefix", args[3] if len(args) > 3 else "")
+        calls.prefix = prefix or None
+        try:
+            return listing(backend, bucket_name, *args, **kwargs)
+        finally:
+            calls.prefix = None
+
+    S3Backend.get_bucket = bucket_for
+    S3Backend.list_object_versions = wrapper

@@ -276,11 +276,15 @@ def cheap_password_hashes():
 def logs_to_the_current_stdout():
     """The app's JSON log handler writes to the stdout it found when first built; a test
     that built it under `capsys` would leave it writing to a closed stream for every later
-    test (pytest swaps stdout per test; Lambda never does)."""
-    handler = observability.logger().registered_handler
+    test (pytest swaps stdout per test; Lambda never does). Its level is put back too: a
+    benchmark module loaded in-process (tests/test_bench.py) quiets it for its own runs."""
+    log = observability.logger()
+    handler = log.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.stream = sys.stdout
+    level = log.log_level
     yield
+    log.setLevel(level)  # a benchmark loaded in-process quiets the logger for its own run
 
 
 @pytest.fixture
