@@ -272,6 +272,9 @@ def cheap_password_hashes():
         yield
 
 
+LOG_LEVEL = observability.logger().log_level  # the app logger's level, before any test or benchmark
+
+
 @pytest.fixture(autouse=True)
 def logs_to_the_current_stdout():
     """The app's JSON log handler writes to the stdout it found when first built; a test
@@ -282,9 +285,8 @@ def logs_to_the_current_stdout():
     handler = log.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.stream = sys.stdout
-    level = log.log_level
     yield
-    log.setLevel(level)  # a benchmark loaded in-process quiets the logger for its own run
+    log.setLevel(LOG_LEVEL)  # a benchmark loaded in-process quiets the logger for its own runs
 
 
 @pytest.fixture

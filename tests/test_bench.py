@@ -72,7 +72,7 @@ def bench_audit():
 
 
 def test_the_daily_audit_costs_the_same_calls_whatever_the_length_of_the_history(bench_audit):
-    short, long = bench_audit.daily_calls(20, 2, 5), bench_audit.daily_calls(20, 20, 5)
+    short, long = bench_audit.daily_calls(10, 2, 5), bench_audit.daily_calls(10, 20, 5)
 
     assert "Scan" not in short and "Scan" not in long
     assert sum(long.values()) <= 1.2 * sum(short.values())
@@ -102,6 +102,6 @@ def test_fanout_reaches_every_card_once_with_one_worker_or_eight_at_the_same_cal
     """bench/fanout.py's two runs do the same work (its own check: every card once), so
     their time ratio is the workers' alone. Counts calls, never times them."""
     monkeypatch.setattr(bench_fanout, "LATENCY_S", 0.0)
-    one, many = bench_fanout.run_once(job, 60, 1), bench_fanout.run_once(job, 60, 8)
-    assert one.cards == many.cards == 60
+    one, many = bench_fanout.run_once(job, 30, 1), bench_fanout.run_once(job, 30, 8)
+    assert one.cards == many.cards == 30
     assert one.calls == many.calls  # same pieces, same calls
