@@ -80,15 +80,3 @@ def send_mail(event):
 
     failed = services.send_queued_mail(event.to_dict()["Records"])
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
-
-
-# The daily jobs' pieces (chalicelib/jobs/runner.py): each invocation runs one piece within
-# its remaining time and queues the rest of it. Packaged, infra/template.json points it at
-# the stage's jobs queue with partial batch responses and a dead-letter queue.
-@app.on_sqs_message(queue=Settings.jobs_queue, batch_size=Settings.jobs_batch_size, name="run-job-piece",
-                    maximum_concurrency=Settings.jobs_concurrency)
-def run_job_piece(event):
-    remaining_time = getattr(event.context, "get_remaining_time_in_millis", None)
-    remaining = remaining_time() if remaining_time is not None else None
-    failed = jobs.run_job_pieces(event.to_dict()["Records"], remaining)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -14,7 +14,7 @@ its (issuer, shard, day) pieces overlap on workers. In-process against moto.
     python bench/audit_cost.py            # 200 cards (ratio), 2,000 cards (speedup)
     python bench/audit_cost.py --quick    # or BENCH_QUICK=1: 100 cards (ratio), 2,000 (speedup)
 
-bench/fanout.py calls the two functions. Prints its figures, then as the last line one
+A fan-out bench may call the two functions. Prints its figures, then as the last line one
 JSON object. Exits 1 when over budget.
 """
 
@@ -57,7 +57,7 @@ from localdev.moto_serial import serialize_dynamodb  # noqa: E402
 @contextlib.contextmanager
 def _quiet():
     """The audit logs a line per run and per piece failure: here they would interleave with
-    the figures. Restored after, since bench/fanout.py and tests import these functions."""
+    the figures. Restored after, since tests import these functions."""
     log = observability.logger()
     level = log.log_level
     log.setLevel("WARNING")

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from .campaigns.service import Campaigns
     from .imports.service import Importer
     from .job_progress import JobState
-    from .jobs.runner import Runner
     from .ledger.service import Ledger
     from .mail import Mailer
     from .mypage.members import Members
@@ -157,38 +156,6 @@ def job_state() -> JobState:
     from .job_progress import JobState
 
     return JobState()
-
-
-@lru_cache(maxsize=1)
-def sqs():
-    """The SQS client (the jobs queue), built on first use."""
-    import boto3
-
-    s = settings()
-    return boto3.client("sqs", region_name=s.region, endpoint_url=s.sqs_endpoint)
-
-
-def job_runner() -> Runner:
-    """The job runner (chalicelib/jobs/runner.py) on the jobs queue: the schedules'
-    coordinators and the run-job-piece function. Each job is built from the services when
-    one of its pieces runs. Outside Lambda the queue is made on first use (moto)."""
-    from .jobs.dormancy import JOB as DORMANCY
-    from .jobs.dormancy import DormancyJob
-    from .jobs.expiry import JOB as EXPIRY
-    from .jobs.expiry import ExpiryJob
-    from .jobs.rebate import JOB as REBATE
-    from .jobs.rebate import RebateJob
-    from .jobs.runner import Runner, SqsQueue
-
-    s = settings()
-    jobs = {
-        EXPIRY: lambda: ExpiryJob(ledger(), job_state()),
-        DORMANCY: lambda: DormancyJob(ledger(), members(), job_state()),  # no session key: no secret read
-        REBATE: lambda: RebateJob(ledger(), terminals().rebates, job_state(), reconciliation(),
-                                  settings().reconciliation),
-    }
-    queue = SqsQueue(sqs(), s.jobs_queue_url, s.jobs_queue, create=s.jobs_here)
-    return Runner(jobs, queue, job_state(), pieces=lambda issuer: ledger().issuer(issuer).job_pieces)
 
 
 def campaigns() -> Campaigns:

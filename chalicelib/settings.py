@@ -43,15 +43,6 @@ class Settings:
     mail_batch_size: int = 10  # messages per send-mail invocation
     mail_concurrency: int = 2  # send-mail functions at once (the fewest SQS allows): SES's sending rate
     sqs_endpoint: str | None = None
-    # The daily jobs' pieces go through this queue to the run-job-piece function (app.py,
-    # chalicelib/jobs/runner.py); deployed, infra/ names it per stage and sets its URL.
-    jobs_queue: str = "chiiki-points-jobs"
-    jobs_queue_url: str | None = None
-    jobs_batch_size: int = 1  # pieces per invocation: each has the function's whole time budget
-    jobs_concurrency: int = 16  # run-job-piece functions at once (the event source's maximum)
-    # Outside Lambda (`make run`, the tests, the admin CLI locally) a schedule's function
-    # also drains the jobs queue in its own process, with the very worker code.
-    jobs_here: bool = True
     # The stage secret (Secrets Manager name or ARN) holding secret_key and origin_key.
     secret_id: str | None = None
     secret_max_age_s: float = SECRET_MAX_AGE_S
@@ -96,9 +87,6 @@ def get_settings() -> Settings:
         mail_queue=env.get("CHIIKI_MAIL_QUEUE") or Settings.mail_queue,
         mail_queue_url=env.get("CHIIKI_MAIL_QUEUE_URL") or None,
         sqs_endpoint=env.get("CHIIKI_SQS_ENDPOINT") or None,
-        jobs_queue=env.get("CHIIKI_JOBS_QUEUE") or Settings.jobs_queue,
-        jobs_queue_url=env.get("CHIIKI_JOBS_QUEUE_URL") or None,
-        jobs_here="AWS_LAMBDA_FUNCTION_NAME" not in env,
         secret_id=secret_id,
         secret_max_age_s=float(env.get("CHIIKI_SECRET_MAX_AGE_S") or SECRET_MAX_AGE_S),
         secrets_endpoint=env.get("CHIIKI_SECRETS_ENDPOINT") or None,

@@ -24,16 +24,15 @@ POLL_S = 1.0  # `make run`: how often the background thread looks (a read of the
 log = logging.getLogger(__name__)
 
 
-def queue_properties(resource: str = "MailQueue") -> dict:
-    """infra/'s properties of a queue (the mail queue by default): the redrive policy and timings to copy."""
+def queue_properties() -> dict:
+    """infra/'s properties of the mail queue: the redrive policy and timings to copy."""
     resources = json.loads(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
-    return resources[resource]["Properties"]
+    return resources["MailQueue"]["Properties"]
 
 
-def create_queues(sqs: Any, name: str, resource: str = "MailQueue") -> tuple[str, str]:
-    """The queue `name` as infra/'s `resource` (the mail queue by default, or JobsQueue)
-    and its dead-letter queue: (queue URL, dead-letter URL)."""
-    props = queue_properties(resource)
+def create_queues(sqs: Any, name: str) -> tuple[str, str]:
+    """The mail queue `name` and its dead-letter queue: (queue URL, dead-letter URL)."""
+    props = queue_properties()
     dead_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}

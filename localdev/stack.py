@@ -233,8 +233,6 @@ class LocalStack:
 
         sqs = boto3.client("sqs", region_name=REGION, endpoint_url=self.moto_url)
         queue_url, _ = create_queues(sqs, Settings.mail_queue)
-        # The jobs' pieces (chalicelib/jobs/runner.py): `python -m localdev.jobs` drains them.
-        create_queues(sqs, Settings.jobs_queue, "JobsQueue")
         mailer = Mailer(sender=stage_env()["CHIIKI_MAIL_FROM"], region=REGION, endpoint=self.moto_url)
         self._mail_queue = QueueDrain(sqs, queue_url, mailer, Settings.mail_batch_size).start()
 

@@ -77,31 +77,3 @@ def test_the_daily_audit_costs_the_same_calls_whatever_the_length_of_the_history
     assert "Scan" not in short and "Scan" not in long
     assert sum(long.values()) <= 1.2 * sum(short.values())
     assert short.get("GetItem", 0) + short.get("Query", 0) >= 2 * 5  # the changed cards were read
-
-
-FANOUT = Path(__file__).resolve().parents[1] / "bench" / "fanout.py"
-
-
-@pytest.fixture(scope="module")
-def bench_fanout():
-    spec = importlib.util.spec_from_file_location("bench_fanout", FANOUT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    interval = sys.getswitchinterval()  # the bench shortens it for its threads
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.setswitchinterval(interval)
-        sys.modules.pop(spec.name, None)
-        sys.modules.pop("bench_jobs", None)
-
-
-@pytest.mark.parametrize("job", ["expiry", "rebate"])
-def test_fanout_reaches_every_card_once_with_one_worker_or_eight_at_the_same_calls(bench_fanout, monkeypatch, job):
-    """bench/fanout.py's two runs do the same work (its own check: every card once), so
-    their time ratio is the workers' alone. Counts calls, never times them."""
-    monkeypatch.setattr(bench_fanout, "LATENCY_S", 0.0)
-    one, many = bench_fanout.run_once(job, 30, 1), bench_fanout.run_once(job, 30, 8)
-    assert one.cards == many.cards == 30
-    assert one.calls == many.calls  # same pieces, same calls

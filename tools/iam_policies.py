@@ -68,16 +68,10 @@ FUNCTIONS: dict[str, Grants] = {
         secret=True,
         send_to=("mail",),
     ),
-    # Coordinators of fanned-out jobs (chalicelib/jobs/runner.py): read the progress, queue
-    # the first work day's pieces; the run-job-piece function does the work.
-    "expire-points": Grants(table=READ + WRITE, send_to=("jobs",)),
-    "grant-rebates": Grants(table=READ + WRITE, send_to=("jobs",)),
+    "expire-points": Grants(table=READ + WRITE, indexes=("by-expiry",)),
+    "grant-rebates": Grants(table=READ + WRITE),
     "grant-campaigns": Grants(table=READ + WRITE),
-    "sweep-dormant": Grants(table=READ + WRITE, send_to=("jobs",)),
-    # One piece of a job: the jobs' own work (the ledger, MyPage's links removed by the
-    # dormancy sweep), its remainder and the next work day's pieces queued again.
-    "run-job-piece": Grants(table=READ + WRITE + DELETE, indexes=("by-expiry", "by-dormancy"),
-                            send_to=("jobs",), consume=("jobs",)),
+    "sweep-dormant": Grants(table=READ + WRITE + DELETE, indexes=("by-dormancy",)),
     "send-reminders": Grants(table=READ + WRITE + DELETE, mail=True),
     # Reads the aggregates; writes only report files.
     "write-reports": Grants(

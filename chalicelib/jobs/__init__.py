@@ -1,8 +1,6 @@
 """Scheduled jobs. The functions here are what app.py's schedules call: each gets its
 services from `chalicelib.services` (built on first use) and runs its job for every
 issuer on the issuer's today, so importing this package costs a cold start nothing.
-The fanned-out jobs (expiry, dormancy, rebate) only coordinate there: their pieces go through
-the jobs queue to the run-job-piece function (chalicelib/jobs/runner.py).
 
 One issuer failing does not stop the others; the first failure is raised at the end, so
 the schedule's invocation fails (and its alarm fires), and the next run catches the
@@ -17,11 +15,22 @@ from typing import Any
 
 
 def daily_expiry() -> list[Any]:
-    return _fan_out("expiry")
+    from .. import services
+    from .expiry import run_expiry
+
+    ledger, state = services.ledger(), services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_expiry(ledger, issuer, on=on, state=state))
 
 
 def daily_rebates() -> list[Any]:
-    return _fan_out("rebate")
+    from .. import services
+    from .rebate import run_rebates
+
+    ledger, rebates, state = services.ledger(), services.terminals().rebates, services.job_state()
+    reconciliation, default = services.reconciliation(), services.settings().reconciliation
+    return _for_every_issuer(lambda issuer, on: run_rebates(ledger, rebates, issuer, on=on, state=state,
+                                                            reconciliation=reconciliation,
+                                                            reconciliation_default=default))
 
 
 def daily_campaigns() -> list[Any]:
@@ -33,7 +42,12 @@ def daily_campaigns() -> list[Any]:
 
 
 def daily_dormancy() -> list[Any]:
-    return _fan_out("dormancy")
+    from .. import services
+    from .dormancy import run_dormancy
+
+    ledger, members = services.ledger(), services.members()  # no session key: no secret read
+    state = services.job_state()
+    return _for_every_issuer(lambda issuer, on: run_dormancy(ledger, members, issuer, on=on, state=state))
 
 
 def daily_reminders() -> list[Any]:
@@ -70,26 +84,6 @@ def daily_audit() -> list[Any]:
         return report
 
     return _for_every_issuer(run)
-
-
-def _fan_out(name: str) -> list[Any]:
-    """A fanned-out job (chalicelib/jobs/runner.py) for every issuer on its today. Deployed,
-    this is the coordinator: it queues each issuer's first pieces and returns the work
-    days; the run-job-piece function does the work. Outside Lambda the same workers drain
-    the queue here, and the issuers' reports are returned."""
-    from .. import services
-
-    runner, here = services.job_runner(), services.settings().jobs_here
-    if here:
-        return _for_every_issuer(lambda issuer, on: runner.run_here(name, issuer, on))
-    return _for_every_issuer(lambda issuer, on: runner.start(name, issuer, on))
-
-
-def run_job_pieces(records: list[dict], remaining_ms: int | None) -> list[str]:
-    """The run-job-piece function's work: the ids of the messages to offer again."""
-    from .. import services
-
-    return services.job_runner().handle(records, remaining_ms)
 
 
 def _for_every_issuer(run: Callable[[str, date], Any]) -> list[Any]:

@@ -12,9 +12,6 @@ while their cards are dormant on `on`. Each run reads the cards whose time has j
 out, not all cards. The index is keyed on L rather than on the deadline so that it needs
 no issuer setting.
 
-It runs on the job runner (chalicelib/jobs/runner.py): a piece is one last-activity
-day's shards (all, or a part by the issuer's size), run by a worker off the jobs queue.
-
 Exactly once and resumable: each card is re-read (the index is eventually consistent and
 the card may have been used since) and voided with the request id
 `dormant:<issuer>:<idm>:<last activity>`, so a re-run, a resumed run or a second run at
@@ -25,18 +22,15 @@ removed does nothing. The last activity day swept is kept per issuer
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from ..job_progress import JobState
-from ..ledger import keys
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor, dormancy_deadline, is_dormant
 from ..ledger.errors import CardClosed
 from ..ledger.service import Ledger
 from ..mypage.members import Members
 from ..observability import logger
-from .runner import MemoryQueue, Runner, Stop
 
 JOB = "dormancy"
 ACTOR = Actor("job", JOB)
@@ -61,54 +55,6 @@ def request_id(issuer_id: str, idm: str, last_activity: date) -> str:
     return f"dormant:{issuer_id}:{idm}:{last_activity.isoformat()}"
 
 
-class DormancyJob:
-    """The dormancy sweep as the runner (chalicelib/jobs/runner.py) runs it: its work days
-    are the last-activity days from the day after the last swept while their cards are
-    dormant on `on`; its keys each shard's cards listed under a day."""
-
-    name = JOB
-
-    def __init__(self, ledger: Ledger, members: Members, state: JobState) -> None:
-        self.ledger = ledger
-        self.members = members
-        self.state = state
-
-    def shards(self, issuer_id: str) -> int:
-        return keys.SHARDS
-
-    def days(self, issuer_id: str, on: date, since: date | None) -> list[date]:
-        months = self.ledger.issuer(issuer_id).dormancy_months
-        if since is None:
-            last = self.state.last_done(JOB, issuer_id)
-            since = last + timedelta(days=1) if last else _first_day(on, months)
-        days = []
-        day = since
-        while is_dormant(day, months, on):
-            days.append(day)
-            day += timedelta(days=1)
-        return days
-
-    def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[str]:
-        return self.ledger.cards_last_active(issuer_id, day, shard, after)
-
-    def run(self, issuer_id: str, on: date, day: date, idm: str, report: DormancyReport,
-            context: object = None) -> None:
-        report.cards += 1
-        months = self.ledger.issuer(issuer_id).dormancy_months
-        _retire(self.ledger, self.members, issuer_id, idm, months, on, report)
-
-    def report(self, issuer_id: str, on: date) -> DormancyReport:
-        return DormancyReport(issuer_id, on)
-
-    def finished(self, report: DormancyReport) -> None:
-        logger().info(
-            "dormancy done",
-            extra={"issuer": report.issuer, "on": report.on.isoformat(), "days": len(report.days),
-                   "cards": report.cards, "dormant_cards": report.dormant_cards,
-                   "voided_cards": report.voided_cards, "points": report.points, "unlinked": report.unlinked},
-        )
-
-
 def run_dormancy(
     ledger: Ledger,
     members: Members,
@@ -117,15 +63,32 @@ def run_dormancy(
     on: date,
     state: JobState,
     since: date | None = None,
-    runner: Runner | None = None,
-    stop: Stop | None = None,
-    workers: int = 1,
+    fail_after: int | None = None,
 ) -> DormancyReport:
     """Retire, as of day `on`, every dormant card last active on a day from `since`
-    (default: the day after the last day swept) onward. Runs here, through the job
-    runner (by default on a queue in this process)."""
-    runner = runner or Runner({JOB: lambda: DormancyJob(ledger, members, state)}, MemoryQueue(), state)
-    return runner.run_here(JOB, issuer_id, on, since, workers=workers, stop=stop)
+    (default: the day after the last day swept) onward."""
+    months = ledger.issuer(issuer_id).dormancy_months
+    if since is None:
+        last = state.last_done(JOB, issuer_id)
+        since = last + timedelta(days=1) if last else _first_day(on, months)
+    report = DormancyReport(issuer_id, on)
+    day = since
+    while is_dormant(day, months, on):
+        for idm in ledger.cards_last_active(issuer_id, day):
+            report.cards += 1
+            _retire(ledger, members, issuer_id, idm, months, on, report)
+            if fail_after is not None and report.cards >= fail_after:
+                raise JobInterrupted(f"stopped after {report.cards} cards")
+        state.mark_done(JOB, issuer_id, day)
+        report.days.append(day)
+        day += timedelta(days=1)
+    logger().info(
+        "dormancy done",
+        extra={"issuer": issuer_id, "on": on.isoformat(), "days": len(report.days), "cards": report.cards,
+               "dormant_cards": report.dormant_cards, "voided_cards": report.voided_cards,
+               "points": report.points, "unlinked": report.unlinked},
+    )
+    return report
 
 
 def _retire(

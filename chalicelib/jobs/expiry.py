@@ -6,9 +6,6 @@ chalicelib/ledger/store.py): a card is listed under the earliest expiry among it
 that still hold points, so the cards due before day `on` are exactly those listed under
 the days before `on`, and the job's reads follow the lots due, not the number of cards.
 
-It runs on the job runner (chalicelib/jobs/runner.py): a piece is one by-expiry day's
-shards (all of them, or a part, by the issuer's size), run by a worker off the jobs queue.
-
 Exactly once and resumable: the run for day `on` expires each card with the request id
 `expire:<issuer>:<on>:<idm>`, so a re-run, a resumed run or a second run at the same
 time is answered from the ledger's request record (or finds nothing left to expire) and
@@ -18,16 +15,13 @@ only moves forward; the next run starts the day after it, so a missed day is cau
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from ..job_progress import JobState
-from ..ledger import keys
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.domain import Actor
 from ..ledger.service import Ledger
 from ..observability import logger
-from .runner import MemoryQueue, Runner, Stop
 
 JOB = "expiry"
 ACTOR = Actor("job", JOB)
@@ -49,47 +43,6 @@ def request_id(issuer_id: str, on: date, idm: str) -> str:
     return f"expire:{issuer_id}:{on.isoformat()}:{idm}"
 
 
-class ExpiryJob:
-    """The expiry job as the runner (chalicelib/jobs/runner.py) runs it: its work days are
-    the by-expiry days from the day after the last done up to the day before `on`; its
-    keys each shard's cards listed under a day."""
-
-    name = JOB
-
-    def __init__(self, ledger: Ledger, state: JobState) -> None:
-        self.ledger = ledger
-        self.state = state
-
-    def shards(self, issuer_id: str) -> int:
-        return keys.SHARDS
-
-    def days(self, issuer_id: str, on: date, since: date | None) -> list[date]:
-        if since is None:
-            last = self.state.last_done(JOB, issuer_id)
-            since = last + timedelta(days=1) if last else on - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
-        return [since + timedelta(days=n) for n in range((on - since).days)]
-
-    def keys(self, issuer_id: str, day: date, shard: int, after: str | None) -> Iterable[str]:
-        return self.ledger.cards_expiring(issuer_id, day, shard, after)
-
-    def run(self, issuer_id: str, on: date, day: date, idm: str, report: ExpiryReport, context: object = None) -> None:
-        result = self.ledger.expire_due(idm, on=on, request_id=request_id(issuer_id, on, idm), actor=ACTOR)
-        report.cards += 1
-        if result.get("expired"):
-            report.expired_cards += 1
-            report.points += result["expired"]
-
-    def report(self, issuer_id: str, on: date) -> ExpiryReport:
-        return ExpiryReport(issuer_id, on)
-
-    def finished(self, report: ExpiryReport) -> None:
-        logger().info(
-            "expiry done",
-            extra={"issuer": report.issuer, "on": report.on.isoformat(), "days": len(report.days),
-                   "cards": report.cards, "expired_cards": report.expired_cards, "points": report.points},
-        )
-
-
 def run_expiry(
     ledger: Ledger,
     issuer_id: str,
@@ -97,13 +50,30 @@ def run_expiry(
     on: date,
     state: JobState,
     since: date | None = None,
-    runner: Runner | None = None,
-    stop: Stop | None = None,
-    workers: int = 1,
+    fail_after: int | None = None,
 ) -> ExpiryReport:
     """Expire, as of day `on`, the lots of every card listed under a day d with
-    since <= d < on. `since` defaults to the day after the last day done. Runs here,
-    through the job runner (its coordinator, then `workers` workers draining its queue;
-    by default a queue in this process)."""
-    runner = runner or Runner({JOB: lambda: ExpiryJob(ledger, state)}, MemoryQueue(), state)
-    return runner.run_here(JOB, issuer_id, on, since, workers=workers, stop=stop)
+    since <= d < on. `since` defaults to the day after the last day done."""
+    if since is None:
+        last = state.last_done(JOB, issuer_id)
+        since = last + timedelta(days=1) if last else on - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
+    report = ExpiryReport(issuer_id, on)
+    day = since
+    while day < on:
+        for idm in ledger.cards_expiring(issuer_id, day):
+            result = ledger.expire_due(idm, on=on, request_id=request_id(issuer_id, on, idm), actor=ACTOR)
+            report.cards += 1
+            if result.get("expired"):
+                report.expired_cards += 1
+                report.points += result["expired"]
+            if fail_after is not None and report.cards >= fail_after:
+                raise JobInterrupted(f"stopped after {report.cards} cards")
+        state.mark_done(JOB, issuer_id, day)
+        report.days.append(day)
+        day += timedelta(days=1)
+    logger().info(
+        "expiry done",
+        extra={"issuer": issuer_id, "on": on.isoformat(), "days": len(report.days), "cards": report.cards,
+               "expired_cards": report.expired_cards, "points": report.points},
+    )
+    return report

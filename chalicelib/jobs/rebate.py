@@ -34,12 +34,12 @@ A match landing after M is settled is carried into the next rebate like a late r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import islice
 
-from ..job_progress import JobState
-from ..ledger import keys
+from ..job_progress import JobInterrupted, JobState
 from ..ledger.business_days import BusinessCalendar, next_month, rebate_grant_date
 from ..ledger.domain import Actor
 from ..ledger.service import Ledger
@@ -48,7 +48,6 @@ from ..rebates.domain import Accrual, RebateAccount
 from ..rebates.service import Rebates
 from ..reconciliation.domain import rebate_day
 from ..reconciliation.service import Reconciliation
-from .runner import MemoryQueue, Runner, Stop
 
 JOB = "rebate"
 ACTOR = Actor("job", JOB)
@@ -72,109 +71,57 @@ class RebateReport:
     late: bool = False  # ... past its rebate day without the file (ReconciliationLate counted)
 
 
-class RebateJob:
-    """The rebate as the runner (chalicelib/jobs/runner.py) runs it: its work "days" are
-    months (their first day), from the one after the last settled while their grant day
-    has come (and, under reconciliation, their file lets them go); its keys each shard's
-    open accruals of a month, read with their cards' rebate accounts 100 at a time."""
-
-    name = JOB
-    batch = BATCH
-
-    def __init__(self, ledger: Ledger, rebates: Rebates, state: JobState, reconciliation: Reconciliation,
-                 reconciliation_default: bool = False) -> None:
-        self.ledger = ledger
-        self.rebates = rebates
-        self.state = state
-        self.reconciliation = reconciliation
-        self.reconciliation_default = reconciliation_default
-        self.waiting: str | None = None
-        self.late = False
-
-    def shards(self, issuer_id: str) -> int:
-        return keys.SHARDS
-
-    def days(self, issuer_id: str, on: date, since: date | None) -> list[date]:
-        """The months due by `on`, in order, as their first days (`since` is not used)."""
-        issuer = self.ledger.issuer(issuer_id)
-        calendar = BusinessCalendar(issuer.closures)
-        last = self.state.last_done(JOB, issuer_id)
-        if last is not None:
-            year, month = next_month(last.year, last.month)
-        else:
-            year, month = on.year, on.month
-            for _ in range(FIRST_RUN_LOOKBACK_MONTHS):
-                year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-        received = self.reconciliation if issuer.requires_reconciliation(self.reconciliation_default) else None
-        months: list[date] = []
-        while rebate_grant_date(calendar, year, month) <= on:
-            name = f"{year:04d}-{month:02d}"
-            if received is not None:
-                received_on = received.received_on(issuer_id, name)
-                grant_day = rebate_day(calendar, year, month, received_on)
-                if (grant_day is None or grant_day > on) and (received_on or received.has_awaiting(issuer_id, name)):
-                    self.waiting, self.late = name, received_on is None
-                    if last is None:
-                        # No month settled yet: fix the cursor before the waiting month, so a
-                        # later first-run look-back cannot step over it.
-                        before = date(year, month, 1) - timedelta(days=1)
-                        self.state.mark_done(JOB, issuer_id, before.replace(day=1))
-                    if received_on is None:
-                        count(RECONCILIATION_LATE)
-                        logger().warning("rebate waits for the settlement file",
-                                         extra={"issuer": issuer_id, "month": name})
-                    break
-            months.append(date(year, month, 1))
-            year, month = next_month(year, month)
-        return months
-
-    @staticmethod
-    def next_day(month: date) -> date:
-        year, number = next_month(month.year, month.month)
-        return date(year, number, 1)
-
-    def keys(self, issuer_id: str, month: date, shard: int, after: str | None) -> Iterable[Accrual]:
-        return (a for a in self.rebates.accruals(issuer_id, f"{month:%Y-%m}", shard, after) if not a.closed)
-
-    @staticmethod
-    def cursor(accrual: Accrual) -> str:
-        return accrual.idm
-
-    def prepare(self, issuer_id: str, accruals: list[Accrual]) -> dict[str, RebateAccount]:
-        return self.rebates.rebate_accounts([a.idm for a in accruals])
-
-    def run(self, issuer_id: str, on: date, month: date, accrual: Accrual, report: RebateReport,
-            accounts: dict[str, RebateAccount] | None = None) -> None:
-        account = (accounts or {}).get(accrual.idm) or self.rebates.rebate_accounts([accrual.idm])[accrual.idm]
-        _settle(self.ledger, self.rebates, issuer_id, accrual, account, report)
-        report.cards += 1
-
-    def report(self, issuer_id: str, on: date) -> RebateReport:
-        return RebateReport(issuer_id, on, waiting=self.waiting, late=self.late)
-
-    @staticmethod
-    def day_done(report: RebateReport, month: date) -> None:
-        report.months.append(f"{month:%Y-%m}")
-
-    def finished(self, report: RebateReport) -> None:
-        logger().info(
-            "rebate done",
-            extra={"issuer": report.issuer, "on": report.on.isoformat(), "months": report.months,
-                   "cards": report.cards, "points": report.points, "withheld": report.withheld,
-                   "waiting": report.waiting},
-        )
-
-
 def run_rebates(
     ledger: Ledger, rebates: Rebates, issuer_id: str, *, on: date, state: JobState, reconciliation: Reconciliation,
-    reconciliation_default: bool = False, runner: Runner | None = None, stop: Stop | None = None, workers: int = 1,
+    fail_after: int | None = None, reconciliation_default: bool = False,
 ) -> RebateReport:
     """Settle every month due by `on`. `reconciliation` says when a month's settlement file
-    came, for an issuer under reconciliation. Runs here, through the job runner (by
-    default on a queue in this process)."""
-    runner = runner or Runner({JOB: lambda: RebateJob(ledger, rebates, state, reconciliation,
-                                                      reconciliation_default)}, MemoryQueue(), state)
-    return runner.run_here(JOB, issuer_id, on, workers=workers, stop=stop)
+    came, for an issuer under reconciliation."""
+    issuer = ledger.issuer(issuer_id)
+    calendar = BusinessCalendar(issuer.closures)
+    last = state.last_done(JOB, issuer_id)
+    if last is not None:
+        year, month = next_month(last.year, last.month)
+    else:
+        year, month = on.year, on.month
+        for _ in range(FIRST_RUN_LOOKBACK_MONTHS):
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    report = RebateReport(issuer_id, on)
+    reconciled = issuer.requires_reconciliation(reconciliation_default)
+    received = reconciliation if reconciled else None
+    while rebate_grant_date(calendar, year, month) <= on:
+        name = f"{year:04d}-{month:02d}"
+        if received is not None:
+            received_on = received.received_on(issuer_id, name)
+            grant_day = rebate_day(calendar, year, month, received_on)
+            if (grant_day is None or grant_day > on) and (received_on or received.has_awaiting(issuer_id, name)):
+                report.waiting, report.late = name, received_on is None
+                if last is None:
+                    # No month settled yet: fix the cursor before the waiting month, so a
+                    # later first-run look-back cannot step over it.
+                    before = date(year, month, 1) - timedelta(days=1)
+                    state.mark_done(JOB, issuer_id, before.replace(day=1))
+                if received_on is None:
+                    count(RECONCILIATION_LATE)
+                    logger().warning("rebate waits for the settlement file", extra={"issuer": issuer_id, "month": name})
+                break
+        open_accruals = (a for a in rebates.accruals(issuer_id, name) if not a.closed)
+        for chunk in _chunks(open_accruals, BATCH):
+            accounts = rebates.rebate_accounts([a.idm for a in chunk])
+            for accrual in chunk:
+                _settle(ledger, rebates, issuer_id, accrual, accounts[accrual.idm], report)
+                report.cards += 1
+                if fail_after is not None and report.cards >= fail_after:
+                    raise JobInterrupted(f"stopped after {report.cards} cards")
+        state.mark_done(JOB, issuer_id, date(year, month, 1))
+        report.months.append(name)
+        year, month = next_month(year, month)
+    logger().info(
+        "rebate done",
+        extra={"issuer": issuer_id, "on": on.isoformat(), "months": report.months, "cards": report.cards,
+               "points": report.points, "withheld": report.withheld, "waiting": report.waiting},
+    )
+    return report
 
 
 def _settle(
@@ -188,3 +135,9 @@ def _settle(
     report.granted_cards += settled.granted > 0
     report.closed_cards += settled.granted < settled.grant
     report.withheld += max(0, settled.due - settled.grant) if settled.granted == settled.grant else 0
+
+
+def _chunks(items: Iterable[Accrual], size: int) -> Iterator[list[Accrual]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

@@ -382,10 +382,6 @@ class Issuer:
     # A record earns a rebate only once matched in the acquirer's settlement file (§6.2).
     # None: the stage's default (Settings.reconciliation: on when deployed, off locally).
     reconciliation: bool | None = None
-    # How many pieces each work day of a fanned-out daily job is split into (the job
-    # runner, chalicelib/jobs/runner.py): each a worker at once. 1 for a city (no more
-    # calls than one serial run); a prefecture sets up to the index's shards.
-    job_pieces: int = 1
 
     def requires_reconciliation(self, stage_default: bool) -> bool:
         return stage_default if self.reconciliation is None else self.reconciliation

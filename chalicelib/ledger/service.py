@@ -467,17 +467,13 @@ class Ledger:
         by-change index, eventually consistent): the daily audit's cards, without a scan."""
         return self.store.cards_changed(issuer_id, day, shard_no)
 
-    def cards_expiring(self, issuer_id: str, day: date, shard: int | None = None,
-                       after: str | None = None) -> Iterator[str]:
-        """IDms the by-expiry index lists under `day` (eventually consistent: re-read each);
-        of one shard, after IDm `after`, when given (a job's piece)."""
-        return self.store.cards_expiring(issuer_id, day, shard, after)
+    def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms the by-expiry index lists under `day` (eventually consistent: re-read each)."""
+        return self.store.cards_expiring(issuer_id, day)
 
-    def cards_last_active(self, issuer_id: str, day: date, shard: int | None = None,
-                          after: str | None = None) -> Iterator[str]:
-        """IDms the by-dormancy index lists under `day` (eventually consistent: re-read each);
-        of one shard, after IDm `after`, when given (a job's piece)."""
-        return self.store.cards_last_active(issuer_id, day, shard, after)
+    def cards_last_active(self, issuer_id: str, day: date) -> Iterator[str]:
+        """IDms the by-dormancy index lists under `day` (eventually consistent: re-read each)."""
+        return self.store.cards_last_active(issuer_id, day)
 
     def card(self, idm: str) -> Card:
         stored = self.store.get_card(idm)

@@ -158,13 +158,6 @@ def _card_from_item(item: CardItem) -> Card:
     )
 
 
-def _listed(index, key: str, after: str | None) -> Iterator[str]:
-    """The IDms one index partition lists, in IDm order, after IDm `after` when given."""
-    condition = CardItem.pk > keys.CARD + after if after is not None else None
-    for item in index.query(key, condition):
-        yield keys.card_idm(item.pk)
-
-
 def _expiry_key(card: Card) -> str | None:
     """The card's by-expiry key: the earliest expiry among lots still holding points."""
     due = min((lot.expires_on for lot in card.lots if lot.remaining > 0), default=None)
@@ -354,25 +347,20 @@ class CardStore:
         ):
             yield item.pk.removeprefix(keys.CARD), int(item.seq), item.head
 
-    def cards_expiring(self, issuer_id: str, day: date, shard: int | None = None,
-                       after: str | None = None) -> Iterator[str]:
+    def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
         """IDms of the issuer's cards whose earliest lot with points expires on `day`:
         one query per shard (paginated), eventually consistent like every index read.
-        A card may be listed after a write moved it on; the caller re-reads it. With
-        `shard`, that shard only, in IDm order, those after IDm `after` only (a job's
-        piece and its cursor)."""
-        shards = keys.expiry_shards(issuer_id, day)
-        for key in shards if shard is None else [shards[shard]]:
-            yield from _listed(CardItem.by_expiry, key, after)
+        A card may be listed after a write moved it on; the caller re-reads it."""
+        for key in keys.expiry_shards(issuer_id, day):
+            for item in CardItem.by_expiry.query(key):
+                yield keys.card_idm(item.pk)
 
-    def cards_last_active(self, issuer_id: str, day: date, shard: int | None = None,
-                          after: str | None = None) -> Iterator[str]:
+    def cards_last_active(self, issuer_id: str, day: date) -> Iterator[str]:
         """IDms of the issuer's open cards whose last grant or spend was on `day` (the
-        by-dormancy index; eventually consistent, so the caller re-reads each card).
-        `shard` and `after` as for cards_expiring."""
-        shards = keys.dormancy_shards(issuer_id, day)
-        for key in shards if shard is None else [shards[shard]]:
-            yield from _listed(CardItem.by_dormancy, key, after)
+        by-dormancy index; eventually consistent, so the caller re-reads each card)."""
+        for key in keys.dormancy_shards(issuer_id, day):
+            for item in CardItem.by_dormancy.query(key):
+                yield keys.card_idm(item.pk)
 
     def cards_changed(self, issuer_id: str, day: date, shard_no: int) -> Iterator[str]:
         """IDms of the issuer's cards in shard `shard_no` whose last write was on `day`

@@ -163,11 +163,9 @@ class Rebates:
         self.commit_writes(settle(0))
         return 0
 
-    def accruals(self, issuer: str, month: str, shard: int | None = None,
-                 after: str | None = None) -> Iterator[Accrual]:
-        """Every card's accrual in the month: one strongly consistent query per shard
-        (of one shard, after IDm `after`, when given: a job's piece)."""
-        return self.store.accruals(issuer, month, shard, after)
+    def accruals(self, issuer: str, month: str) -> Iterator[Accrual]:
+        """Every card's accrual in the month: one strongly consistent query per shard."""
+        return self.store.accruals(issuer, month)
 
     def accrual(self, issuer: str, month: str, idm: str) -> Accrual | None:
         return self.store.accrual(issuer, month, idm)

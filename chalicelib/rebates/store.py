@@ -16,7 +16,6 @@ from datetime import date
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 
 from ..errors import Contended
-from ..ledger import keys as ledger_keys
 from ..table import Refused, Table, TableItem, Transaction, Write
 from . import keys
 from .domain import Accrual, RebateAccount, RebateRate
@@ -170,14 +169,10 @@ class RebateStore:
         except AccrualItem.DoesNotExist:
             return None
 
-    def accruals(self, issuer: str, month: str, shard: int | None = None,
-                 after: str | None = None) -> Iterator[Accrual]:
-        """Every card's accrual in the month: one strongly consistent query per shard.
-        With `shard`, that shard's only, in IDm order, after IDm `after` when given."""
-        shards = keys.accrual_shards(issuer, month)
-        for key in shards if shard is None else [shards[shard]]:
-            condition = TableItem.sk > ledger_keys.CARD + after if after is not None else None
-            for item in AccrualItem.query(key, condition, consistent_read=True):
+    def accruals(self, issuer: str, month: str) -> Iterator[Accrual]:
+        """Every card's accrual in the month: one strongly consistent query per shard."""
+        for key in keys.accrual_shards(issuer, month):
+            for item in AccrualItem.query(key, consistent_read=True):
                 yield _accrual(item)
 
     def rebate_accounts(self, idms: Sequence[str]) -> dict[str, RebateAccount]:

@@ -126,31 +126,26 @@ class FakeCardStore:
             if row.card.issuer == issuer_id:
                 yield idm, row.card.seq, row.card.head
 
-    def _indexed(self, wanted: list[str], key_of, shard: int | None = None, after: str | None = None) -> Iterator[str]:
-        """IDms whose index key is one of `wanted` (or its `shard`-th), in the shard
-        queries' order, after IDm `after` when given."""
-        chosen = set(wanted) if shard is None else {wanted[shard]}
-        found = [(key, keys.CARD + idm) for idm, row in self.cards.items() if (key := key_of(row.card)) in chosen]
+    def _indexed(self, wanted: set[str], key_of) -> Iterator[str]:
+        """IDms whose index key is one of `wanted`, in the shard queries' order."""
+        found = [(key, keys.CARD + idm) for idm, row in self.cards.items() if (key := key_of(row.card)) in wanted]
         for _, pk in sorted(found):
-            if after is None or pk > keys.CARD + after:
-                yield keys.card_idm(pk)
+            yield keys.card_idm(pk)
 
-    def cards_expiring(self, issuer_id: str, day: date, shard: int | None = None,
-                       after: str | None = None) -> Iterator[str]:
+    def cards_expiring(self, issuer_id: str, day: date) -> Iterator[str]:
         def key_of(card: Card) -> str | None:
             due = min((lot.expires_on for lot in card.lots if lot.remaining > 0), default=None)
             return None if due is None else keys.expiry(card.issuer, due, card.idm)
 
-        return self._indexed(keys.expiry_shards(issuer_id, day), key_of, shard, after)
+        return self._indexed(set(keys.expiry_shards(issuer_id, day)), key_of)
 
-    def cards_last_active(self, issuer_id: str, day: date, shard: int | None = None,
-                          after: str | None = None) -> Iterator[str]:
+    def cards_last_active(self, issuer_id: str, day: date) -> Iterator[str]:
         def key_of(card: Card) -> str | None:
             if card.status.closed or card.last_activity is None:
                 return None
             return keys.dormancy(card.issuer, card.last_activity, card.idm)
 
-        return self._indexed(keys.dormancy_shards(issuer_id, day), key_of, shard, after)
+        return self._indexed(set(keys.dormancy_shards(issuer_id, day)), key_of)
 
     def cards_changed(self, issuer_id: str, day: date, shard_no: int) -> Iterator[str]:
         wanted = keys.changed_shard(issuer_id, day, shard_no)

@@ -12,7 +12,6 @@ import pytest
 
 from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.expiry import JOB, run_expiry
-from chalicelib.jobs.runner import Stop
 from chalicelib.ledger import keys
 from chalicelib.ledger.domain import Actor, Op, Source
 
@@ -147,7 +146,7 @@ def test_a_run_killed_after_k_cards_then_run_again_ends_as_an_uninterrupted_run(
     reference = run_expiry(ledger, "okayama", state=JobState(), on=DAY_AFTER, since=since)
 
     with pytest.raises(JobInterrupted):
-        run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=since, stop=Stop(k))
+        run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER, since=since, fail_after=k)
     done = JobState().last_done(JOB, "niimi")
     assert done is None or done < LAST_DAY
     resumed_report = run_expiry(ledger, "niimi", state=JobState(), on=DAY_AFTER,

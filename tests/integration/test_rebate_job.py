@@ -14,7 +14,6 @@ import pytest
 
 from chalicelib.job_progress import JobInterrupted, JobState
 from chalicelib.jobs.rebate import JOB, run_rebates
-from chalicelib.jobs.runner import Stop
 from chalicelib.ledger.domain import Actor, Op, Source, expiry_date
 from chalicelib.ledger.keys import SHARDS
 from chalicelib.rebates.domain import RebateRate
@@ -242,7 +241,7 @@ def test_a_run_killed_part_way_then_resumed_grants_each_card_once(world):
     for n, card in enumerate(cards, start=1):
         world.pay(card, 1_000 + 100 * n, jst(2022, 10, 10))
     with pytest.raises(JobInterrupted):
-        world.rebate(date(2022, 11, 30), stop=Stop(7))
+        world.rebate(date(2022, 11, 30), fail_after=7)
     assert sum(bool(world.rebates(c)) for c in cards) == 7
     assert JobState().last_done(JOB, "niimi") < date(2022, 10, 1)
 

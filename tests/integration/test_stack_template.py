@@ -260,12 +260,10 @@ EXPECTED_ACTIONS = {
     "api_handler": BASE | LEDGER | {"dynamodb:DeleteItem", "ses:SendEmail", "secretsmanager:GetSecretValue",
                                     "s3:ListBucket", "sqs:SendMessage"} | READS,
     "send-mail": BASE | {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-    "expire-points": BASE | LEDGER | {"sqs:SendMessage"},
-    "grant-rebates": BASE | LEDGER | {"sqs:SendMessage"},
+    "expire-points": BASE | LEDGER,
+    "grant-rebates": BASE | LEDGER,
     "grant-campaigns": BASE | LEDGER,
-    "sweep-dormant": BASE | LEDGER | {"sqs:SendMessage"},
-    "run-job-piece": BASE | LEDGER | {"dynamodb:DeleteItem", "sqs:SendMessage", "sqs:ReceiveMessage",
-                                      "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+    "sweep-dormant": BASE | LEDGER | {"dynamodb:DeleteItem"},
     "send-reminders": BASE | LEDGER | {"dynamodb:DeleteItem", "ses:SendEmail"},
     "write-reports": BASE | {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable",
                              "s3:PutObject", "s3:ListBucket"} | READS,
@@ -312,10 +310,7 @@ def test_who_may_touch_the_secret_the_anchors_and_the_report_files(resources):
     assert _resources_of(roles["import-csv"], "s3:PutObject") == {f"{imports}/_continue/*",
                                                                   f"{reports}/import-results/*"}
     table = f"arn:aws:dynamodb:*:*:table/chiiki-points-{STAGE}"
-    # The expiry's index is read by the worker running its pieces; its schedule only queues them.
-    assert _resources_of(roles["expire-points"], "dynamodb:Query") == {table}
-    assert _resources_of(roles["run-job-piece"], "dynamodb:Query") == {
-        table, f"{table}/index/by-expiry", f"{table}/index/by-dormancy"}
+    assert _resources_of(roles["expire-points"], "dynamodb:Query") == {table, f"{table}/index/by-expiry"}
     assert _resources_of(roles["grant-rebates"], "dynamodb:Query") == {table}
 
 
@@ -387,40 +382,9 @@ def test_mypage_mail_goes_through_a_queue_with_a_dead_letter_queue_and_its_alarm
 
     statements = _statements(resources)
     queue_arn = f"arn:aws:sqs:*:*:chiiki-points-{STAGE}-mail"
-    jobs_arn = f"arn:aws:sqs:*:*:chiiki-points-{STAGE}-jobs"  # the other queue: the jobs' pieces
     for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         granted = [r for s in statements if action in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
-        assert queue_arn in granted and set(granted) - {jobs_arn} == {queue_arn}, action
-    roles = _role_statements(resources)
-    assert {name for name, st in roles.items() if queue_arn in _resources_of(st, "sqs:SendMessage")} == {"api_handler"}
-
-
-def test_job_pieces_go_through_a_queue_with_a_dead_letter_queue_and_its_alarms(template, resources):
-    """chalicelib/jobs/runner.py: the schedules queue pieces, run-job-piece runs them."""
-    from chalicelib.settings import Settings
-
-    queue, dead = resources["JobsQueue"]["Properties"], resources["JobsDeadLetterQueue"]["Properties"]
-    assert queue["QueueName"] == {"Fn::Sub": "chiiki-points-${Stage}-jobs"}
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
-    assert dead["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
-    function = resources["RunJobPiece"]["Properties"]
-    (source,) = function["Events"].values()
-    assert source["Type"] == "SQS" and source["Properties"]["Queue"] == {"Fn::Sub": "${JobsQueue.Arn}"}
-    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert source["Properties"]["BatchSize"] == Settings.jobs_batch_size
-    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == Settings.jobs_concurrency
-    assert function["ReservedConcurrentExecutions"] >= Settings.jobs_concurrency
-    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["CHIIKI_JOBS_QUEUE_URL"] == {"Ref": "JobsQueue"}
-    flat = [m for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values() for m in _alarm_metrics(alarm)]
-    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
-            {"QueueName": {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}}) in flat
-    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage",
-            {"QueueName": {"Fn::GetAtt": ["JobsQueue", "QueueName"]}}) in flat
-    roles = _role_statements(resources)
-    jobs_arn = f"arn:aws:sqs:*:*:chiiki-points-{STAGE}-jobs"
-    assert {name for name, st in roles.items() if jobs_arn in _resources_of(st, "sqs:SendMessage")} == {
-        "expire-points", "grant-rebates", "sweep-dormant", "run-job-piece"}
+        assert granted and set(granted) == {queue_arn}, action
 
 
 def test_refused_emoney_records_raise_an_alarm_whatever_the_reason(template, resources):
