@@ -18,7 +18,7 @@ every run.
     python bench/hot_items.py            # 10,000 operations
     python bench/hot_items.py --quick    # or BENCH_QUICK=1: the first 4,000 of them (CI's time)
 
-`max_item_share()` is what bench/fanout.py reports as `max_item_share`. Prints its
+`max_item_share()` is the figure, for a fan-out bench to report too. Prints its
 figures, then as the last line one JSON object. Exits 1 when over budget.
 """
 
